@@ -1,0 +1,3 @@
+"""Dangan (档案): records management for property-management companies."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""The core: records, codes, scheme, encryption, object storage, database, audit, users."""

@@ -1,0 +1,1 @@
+"""Sample data: synthetic property documents for the demo, tests and benchmarks."""

@@ -1,0 +1,1 @@
+"""Capture → text (pypdf / OCR) → classify and code → encrypt and store → index."""

@@ -1,0 +1,1 @@
+"""Retention schedules, appraisal, holds and destruction (later issue)."""

@@ -1,0 +1,1 @@
+"""The search index: one interface, an embedded backend and Elasticsearch."""

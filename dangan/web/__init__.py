@@ -1,0 +1,1 @@
+"""Flask: HTML pages for people, /api/v1 JSON for programs."""
