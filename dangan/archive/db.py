@@ -1,0 +1,79 @@
+"""Engine and sessions: SQLite (WAL) by default, PostgreSQL with the same code.
+
+SQLite gets `BEGIN IMMEDIATE` for every transaction so that writers queue instead of
+failing half-way with "database is locked" when they upgrade a read lock; PostgreSQL
+gets row locks from `SELECT … FOR UPDATE` where the services need them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, event, inspect
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from dangan.errors import DanganError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 60})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+            dbapi_conn.isolation_level = None  # let SQLAlchemy's "begin" event emit BEGIN
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=60000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    try:
+        return create_engine(url, pool_pre_ping=True)
+    except Exception as exc:  # bad URL, missing driver
+        raise DanganError(f"无法连接数据库：{type(exc).__name__}。请检查 DANGAN_DATABASE_URL。") from None
+
+
+class Database:
+    """Owns the engine and hands out transactional sessions."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One transaction: committed when the block ends, rolled back on any error."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision (idempotent)."""
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        cfg.attributes["engine"] = self.engine
+        command.upgrade(cfg, "head")
+
+    def is_initialised(self) -> bool:
+        return inspect(self.engine).has_table("meta")
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,15 @@
+"""Alembic environment: runs on the engine the application hands over."""
+
+from alembic import context
+
+from dangan.archive.models import Base
+
+config = context.config
+engine = config.attributes["engine"]
+
+with engine.connect() as connection:
+    context.configure(connection=connection, target_metadata=Base.metadata,
+                      render_as_batch=connection.dialect.name == "sqlite")
+    with context.begin_transaction():
+        context.run_migrations()
+    connection.commit()

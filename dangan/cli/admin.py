@@ -1,0 +1,217 @@
+"""Commands for setting up and running the archive: init, projects, users, audit, keys,
+serve, demo."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from dangan.cli.base import JSON_OPT, Ctx, emit, handled, main, parse_date, pass_ctx
+
+# -- init, projects, users -------------------------------------------------------------
+
+@main.command()
+@click.option("--admin", required=True, help="系统管理员用户名。")
+@click.option("--security", required=True, help="安全保密员用户名。")
+@click.option("--auditor", required=True, help="安全审计员用户名。")
+@JSON_OPT
+@pass_ctx
+@handled
+def init(c: Ctx, admin: str, security: str, auditor: str, as_json: bool) -> None:
+    """创建数据目录、数据库、密钥文件、默认分类方案和三员账户（可重复执行）。"""
+    from dangan.system import init_archive
+
+    system, created = init_archive(c.home, admin, security, auditor)
+    data = {"home": str(system.settings.home), "created": created,
+            "accounts": {"admin": admin, "security": security, "auditor": auditor}}
+    emit(data, as_json, lambda d: click.echo(
+        f"{'已创建' if d['created'] else '已存在，无需重复创建'}档案库：{d['home']}\n"
+        f"三员：系统管理员 {admin}，安全保密员 {security}，安全审计员 {auditor}"))
+
+
+@main.group()
+def project() -> None:
+    """项目（管理的小区/楼宇）登记。"""
+
+
+@project.command("add")
+@click.argument("code")
+@click.option("--name", required=True)
+@click.option("--type", "type_", required=True,
+              type=click.Choice(["residential", "commercial", "industrial", "public"]))
+@click.option("--address")
+@JSON_OPT
+@pass_ctx
+@handled
+def project_add(c: Ctx, code: str, name: str, type_: str, address: str | None, as_json: bool) -> None:
+    """登记项目，例如：dangan project add A --name 翠湖花园 --type residential"""
+    data = c.system.projects.add(c.actor(), code, name, type_, address)
+    emit(data, as_json, lambda d: click.echo(f"已登记项目 {d['code']} {d['name']}"))
+
+
+@project.command("list")
+@JSON_OPT
+@pass_ctx
+@handled
+def project_list(c: Ctx, as_json: bool) -> None:
+    """列出已登记的项目。"""
+    c.actor()
+    rows = c.system.projects.list()
+    emit(rows, as_json, lambda d: [click.echo(f"{p['code']}\t{p['name']}\t{p['type']}") for p in d])
+
+
+@main.group()
+def user() -> None:
+    """用户与授权（由安全保密员操作）。"""
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--role", "roles", multiple=True, required=True,
+              help="admin、security、archivist、staff、manager、auditor，可重复。")
+@click.option("--clearance", default="internal", show_default=True,
+              help="public、internal、confidential、secret。")
+@click.option("--department")
+@click.option("--category", "categories", multiple=True, help="限定可见的类别（可重复；默认全部）。")
+@JSON_OPT
+@pass_ctx
+@handled
+def user_add(c: Ctx, name: str, roles: tuple[str, ...], clearance: str, department: str | None,
+             categories: tuple[str, ...], as_json: bool) -> None:
+    """添加用户；网页登录密码从标准输入读取（为空则仅可使用命令行）。"""
+    password = None
+    if not sys.stdin.isatty():
+        password = sys.stdin.readline().rstrip("\n") or None
+    cats = [c.system.scheme.category(k).key for k in categories] or None
+    data = c.system.users.add(c.actor(), name, list(roles), clearance, department, cats, password)
+    emit(data, as_json, lambda d: click.echo(
+        f"已添加用户 {d['name']}：角色 {','.join(d['roles'])}，密级 {d['clearance']}"))
+
+
+@user.command("list")
+@JSON_OPT
+@pass_ctx
+@handled
+def user_list(c: Ctx, as_json: bool) -> None:
+    """列出用户。"""
+    rows = c.system.users.list(c.actor())
+    emit(rows, as_json, lambda d: [click.echo(
+        f"{u['name']}\t{','.join(u['roles'])}\t{u['clearance']}\t{u['department'] or ''}") for u in d])
+
+
+@user.command("token")
+@click.argument("name")
+@pass_ctx
+@handled
+def user_token(c: Ctx, name: str) -> None:
+    """签发 API 令牌（只显示一次）。"""
+    click.echo(c.system.users.new_token(c.actor(), name))
+
+
+@user.command("passwd")
+@click.argument("name")
+@pass_ctx
+@handled
+def user_passwd(c: Ctx, name: str) -> None:
+    """设置网页登录密码（从标准输入读取）。"""
+    password = sys.stdin.readline().rstrip("\n") if not sys.stdin.isatty() else click.prompt(
+        "新密码", hide_input=True, confirmation_prompt=True)
+    c.system.users.set_password(c.actor(), name, password)
+    click.echo(f"已更新 {name} 的密码。")
+
+
+# -- audit and keys --------------------------------------------------------------------
+
+@main.group()
+def audit() -> None:
+    """审计日志。"""
+
+
+@audit.command("verify")
+@JSON_OPT
+@pass_ctx
+@handled
+def audit_verify(c: Ctx, as_json: bool) -> None:
+    """校验哈希链；链断开时退出码为 1 并指出第一条异常记录。"""
+    report = c.system.verify_audit(c.actor())
+    emit(report.as_json(), as_json, lambda d: click.echo(
+        f"审计链完整：{d['entries']} 条，链头 {d['head']}" if d["ok"]
+        else f"审计链断开：第一条异常记录 #{d['first_bad']}（{d['reason']}）"))
+    if not report.ok:
+        sys.exit(1)
+
+
+@audit.command("log")
+@click.option("--action")
+@click.option("--since")
+@click.option("--limit", type=int, default=None)
+@JSON_OPT
+@pass_ctx
+@handled
+def audit_log(c: Ctx, action: str | None, since: str | None, limit: int | None, as_json: bool) -> None:
+    """查看审计日志。"""
+    rows = c.system.audit_log(c.actor(), action=action, since=parse_date(since), limit=limit)
+    emit(rows, as_json, lambda d: [click.echo(
+        f"#{r['id']}\t{r['ts'][:19]}\t{r['actor']}\t{r['action']}\t{r['target'] or ''}\t{r['outcome']}")
+        for r in d])
+
+
+@main.group()
+def keys() -> None:
+    """密钥管理。"""
+
+
+@keys.command("rotate")
+@JSON_OPT
+@pass_ctx
+@handled
+def keys_rotate(c: Ctx, as_json: bool) -> None:
+    """生成新的密钥加密密钥，并用它重新封装每件档案的数据密钥。"""
+    data = c.system.rotate_keys(c.actor())
+    emit(data, as_json, lambda d: click.echo(
+        f"已轮换密钥：{d['previous']} → {d['active']}，重新封装 {d['rewrapped']} 个数据密钥"))
+
+
+# -- serve and demo --------------------------------------------------------------------
+
+@main.command()
+@click.option("--host", default=None)
+@click.option("--port", type=int, default=None)
+@pass_ctx
+@handled
+def serve(c: Ctx, host: str | None, port: int | None) -> None:
+    """启动网页服务。"""
+    from dangan.web.app import create_app
+
+    system = c.system
+    app = create_app(system)
+    host = host or system.settings.web_host
+    port = port or system.settings.web_port
+    click.echo(f"Dangan 档案 正在 http://{host}:{port}/ 提供服务（Ctrl+C 停止）")
+    from werkzeug.serving import run_simple
+
+    run_simple(host, port, app, threaded=True, use_reloader=False)
+
+
+@main.command()
+@click.option("--serve/--no-serve", "then_serve", default=False, help="建好后启动网页服务。")
+@click.option("--port", type=int, default=None)
+@pass_ctx
+@handled
+def demo(c: Ctx, then_serve: bool, port: int | None) -> None:
+    """建立带示例档案的演示库。"""
+    from dangan.demo.build import build_demo
+
+    summary = build_demo(c.home)
+    click.echo(summary["message"])
+    if then_serve:
+        c.user = None
+        from werkzeug.serving import run_simple
+
+        from dangan.web.app import create_app
+
+        system = c.system
+        port = port or system.settings.web_port
+        click.echo(f"Dangan 档案 正在 http://{system.settings.web_host}:{port}/ 提供服务（Ctrl+C 停止）")
+        run_simple(system.settings.web_host, port, create_app(system), threaded=True, use_reloader=False)

@@ -1,0 +1,179 @@
+"""Configuration: one TOML file in the data directory plus environment variables.
+
+Every setting has a safe default, so an empty data directory is a working embedded
+archive. Environment variables win over the file so containers can be configured
+without editing it; the file wins over the defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from dangan.errors import InvalidInput
+
+CONFIG_NAME = "dangan.toml"
+
+DEFAULT_CONFIG_TEXT = """\
+# Dangan configuration. Every setting may also be given as an environment variable
+# (named in the comment); the environment wins over this file.
+
+[database]
+# DANGAN_DATABASE_URL. Empty: SQLite in the data directory.
+# PostgreSQL: "postgresql+psycopg://user:password@host:5432/dangan"
+url = ""
+
+[storage]
+# DANGAN_STORAGE_URL. Empty: the filesystem store in <data>/objects.
+url = ""
+
+[crypto]
+# DANGAN_CIPHER_SUITE: "aes256gcm-sha256" (default) or "sm4gcm-sm3" (国密).
+suite = "aes256gcm-sha256"
+
+[search]
+# DANGAN_SEARCH_BACKEND: "embedded" (default, no server) or "elasticsearch".
+backend = "embedded"
+# DANGAN_ES_URL
+elasticsearch_url = "http://127.0.0.1:9200"
+elasticsearch_index = "dangan"
+
+[ingest]
+# DANGAN_OCR_ENGINE: "tesseract", "rapidocr" or "cascade".
+ocr_engine = "tesseract"
+# DANGAN_INGEST_WORKERS: OCR processes; 0 = one per core.
+workers = 0
+# Below this classification confidence a record waits in the 待分类 queue.
+classify_threshold = 0.6
+# Refuse PDFs with JavaScript, launch actions or embedded files.
+refuse_active_content = true
+# Largest image accepted, in megapixels per page (decompression-bomb guard).
+max_megapixels = 200
+
+[web]
+host = "127.0.0.1"
+port = 8000
+"""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings for one data directory."""
+
+    home: Path
+    database_url: str = ""
+    storage_url: str = ""
+    cipher_suite: str = "aes256gcm-sha256"
+    search_backend: str = "embedded"
+    elasticsearch_url: str = "http://127.0.0.1:9200"
+    elasticsearch_index: str = "dangan"
+    ocr_engine: str = "tesseract"
+    ingest_workers: int = 0
+    classify_threshold: float = 0.6
+    refuse_active_content: bool = True
+    max_megapixels: int = 200
+    web_host: str = "127.0.0.1"
+    web_port: int = 8000
+    extra: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def config_path(self) -> Path:
+        return self.home / CONFIG_NAME
+
+    @property
+    def keyring_path(self) -> Path:
+        return self.home / "keyring.json"
+
+    @property
+    def scheme_path(self) -> Path:
+        return self.home / "scheme.toml"
+
+    @property
+    def index_path(self) -> Path:
+        return self.home / "index"
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'dangan.db'}"
+
+    @property
+    def store_url(self) -> str:
+        return self.storage_url or str(self.home / "objects")
+
+
+# (section, key) in the file → (field name, environment variable)
+_KEYS: dict[tuple[str, str], tuple[str, str]] = {
+    ("database", "url"): ("database_url", "DANGAN_DATABASE_URL"),
+    ("storage", "url"): ("storage_url", "DANGAN_STORAGE_URL"),
+    ("crypto", "suite"): ("cipher_suite", "DANGAN_CIPHER_SUITE"),
+    ("search", "backend"): ("search_backend", "DANGAN_SEARCH_BACKEND"),
+    ("search", "elasticsearch_url"): ("elasticsearch_url", "DANGAN_ES_URL"),
+    ("search", "elasticsearch_index"): ("elasticsearch_index", "DANGAN_ES_INDEX"),
+    ("ingest", "ocr_engine"): ("ocr_engine", "DANGAN_OCR_ENGINE"),
+    ("ingest", "workers"): ("ingest_workers", "DANGAN_INGEST_WORKERS"),
+    ("ingest", "classify_threshold"): ("classify_threshold", "DANGAN_CLASSIFY_THRESHOLD"),
+    ("ingest", "refuse_active_content"): ("refuse_active_content", "DANGAN_REFUSE_ACTIVE_CONTENT"),
+    ("ingest", "max_megapixels"): ("max_megapixels", "DANGAN_MAX_MEGAPIXELS"),
+    ("web", "host"): ("web_host", "DANGAN_WEB_HOST"),
+    ("web", "port"): ("web_port", "DANGAN_WEB_PORT"),
+}
+
+_CHOICES = {
+    "search_backend": {"embedded", "elasticsearch"},
+    "ocr_engine": {"tesseract", "rapidocr", "cascade"},
+    "cipher_suite": {"aes256gcm-sha256", "sm4gcm-sm3"},
+}
+
+
+def resolve_home(home: str | os.PathLike | None = None, env: dict | None = None) -> Path:
+    """`--home`, else $DANGAN_HOME, else ./dangan-data (CONTRACT.md)."""
+    env = os.environ if env is None else env
+    return Path(home or env.get("DANGAN_HOME") or "dangan-data").absolute()
+
+
+def _coerce(name: str, value: object, source: str) -> object:
+    kind = {f.name: f.type for f in fields(Settings)}[name]
+    try:
+        if kind == "int":
+            return int(value)  # type: ignore[arg-type]
+        if kind == "float":
+            return float(value)  # type: ignore[arg-type]
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in {"1", "true", "yes", "on"}:
+                return True
+            if text in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(text)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"配置项 {source} 的值 {value!r} 无效：应为 {kind}。") from None
+    value = str(value)
+    if name in _CHOICES and value not in _CHOICES[name]:
+        choices = "、".join(sorted(_CHOICES[name]))
+        raise InvalidInput(f"配置项 {source} 的值 {value!r} 无效：可选 {choices}。")
+    return value
+
+
+def load_settings(home: str | os.PathLike | None = None, env: dict | None = None) -> Settings:
+    """Read <home>/dangan.toml (if present) and the environment."""
+    env = dict(os.environ if env is None else env)
+    root = resolve_home(home, env)
+    settings = Settings(home=root)
+    values: dict[str, object] = {}
+    path = root / CONFIG_NAME
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise InvalidInput(f"配置文件 {path} 无法解析：{exc}。") from None
+        for (section, key), (name, _var) in _KEYS.items():
+            if key in data.get(section, {}):
+                values[name] = _coerce(name, data[section][key], f"{path.name} [{section}] {key}")
+    for (_section, _key), (name, var) in _KEYS.items():
+        if env.get(var, "") != "":
+            values[name] = _coerce(name, env[var], f"环境变量 {var}")
+    return replace(settings, **values)

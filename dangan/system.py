@@ -1,0 +1,191 @@
+"""The composition root: configuration in, concrete backends and services out.
+
+The CLI and the web app both start here, so they can never behave differently.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+from functools import cached_property
+
+from sqlalchemy import select
+
+from dangan.archive.audit import AuditLog, ChainReport
+from dangan.archive.db import Database
+from dangan.archive.keyring import Keyring
+from dangan.archive.models import Meta, Record
+from dangan.archive.permissions import Actor
+from dangan.archive.projects import ProjectsService
+from dangan.archive.records import RecordsService
+from dangan.archive.scheme import Scheme, load_scheme
+from dangan.archive.storage import ObjectStore, open_store
+from dangan.archive.users import UsersService, create_user
+from dangan.config import DEFAULT_CONFIG_TEXT, Settings, load_settings
+from dangan.errors import DanganError, PermissionDenied
+
+
+@dataclass
+class Dangan:
+    """One archive: its settings, backends and services."""
+
+    settings: Settings
+    db: Database
+    store: ObjectStore
+    keyring: Keyring
+    scheme: Scheme
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        return AuditLog(self.keyring.audit_key)
+
+    @cached_property
+    def records(self) -> RecordsService:
+        return RecordsService(self.db, self.store, self.keyring, self.scheme, self.audit,
+                              self.settings.cipher_suite)
+
+    @cached_property
+    def users(self) -> UsersService:
+        return UsersService(self.db, self.audit)
+
+    @cached_property
+    def projects(self) -> ProjectsService:
+        return ProjectsService(self.db, self.audit, self.scheme)
+
+    def actor(self, name: str | None) -> Actor:
+        return self.users.actor(name)
+
+    # -- audit ----------------------------------------------------------------------
+
+    def verify_audit(self, actor: Actor) -> ChainReport:
+        self._require(actor, "audit.verify", "audit.verify")
+        with self.db.session() as s:
+            report = self.audit.verify(s)
+        with self.db.session() as s:
+            self.audit.append(s, actor.name, "audit.verify", None, "ok" if report.ok else "failed",
+                              {"entries": report.entries, "first_bad": report.first_bad})
+        return report
+
+    def audit_log(self, actor: Actor, action: str | None = None, since: dt.date | None = None,
+                  limit: int | None = None) -> list[dict]:
+        self._require(actor, "audit.read", "audit.read")
+        with self.db.session() as s:
+            rows = [{"id": e.id, "ts": e.ts, "actor": e.actor, "action": e.action,
+                     "target": e.target, "outcome": e.outcome, "detail": e.detail, "hash": e.hash}
+                    for e in self.audit.entries(s, action=action, since=since, limit=limit)]
+            self.audit.append(s, actor.name, "audit.read", None, "ok",
+                              {"action": action, "since": since, "rows": len(rows)})
+        return rows
+
+    def _require(self, actor: Actor, right: str, action: str) -> None:
+        if not actor.can(right):
+            with self.db.session() as s:
+                self.audit.append(s, actor.name, action, None, "denied")
+            raise PermissionDenied(f"用户 {actor.name} 无权执行此操作（{action}）。")
+
+    # -- keys -----------------------------------------------------------------------
+
+    def rotate_keys(self, actor: Actor) -> dict:
+        """New KEK; every DEK re-wrapped under it; old KEKs retired once unused."""
+        self._require(actor, "keys.rotate", "keys.rotate")
+        old = self.keyring.active_id
+        new = self.keyring.rotate()
+        count = self.records.rewrap_all(new)
+        with self.db.session() as s:
+            still_used = set(s.execute(select(Record.kek_id).distinct()).scalars())
+            for kek_id in list(self.keyring.ids()):
+                if kek_id != new and kek_id not in still_used:
+                    self.keyring.retire(kek_id)
+            _remember_fingerprint(s, self.keyring)
+            self.audit.append(s, actor.name, "keys.rotate", new, "ok",
+                              {"previous": old, "rewrapped": count})
+        return {"previous": old, "active": new, "rewrapped": count}
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def _remember_fingerprint(s, keyring: Keyring) -> None:  # type: ignore[no-untyped-def]
+    known = s.get(Meta, "kek_fingerprints")
+    prints = set(known.value.split(",")) if known else set()
+    prints.add(keyring.fingerprint(keyring.active_id))
+    if known:
+        known.value = ",".join(sorted(prints))
+    else:
+        s.add(Meta(key="kek_fingerprints", value=",".join(sorted(prints))))
+
+
+def _check_key_matches(db: Database, keyring: Keyring) -> None:
+    with db.session() as s:
+        known = s.get(Meta, "kek_fingerprints")
+        if known is None:
+            return
+        if keyring.fingerprint(keyring.active_id) not in known.value.split(","):
+            raise DanganError("密钥与该档案库不匹配：这个数据目录是用另一把密钥初始化的。"
+                              "请提供原来的密钥文件或 DANGAN_KEK。")
+
+
+def open_dangan(home: str | os.PathLike | None = None, settings: Settings | None = None) -> Dangan:
+    """Open an initialised archive; refuse clearly if it is not one."""
+    settings = settings or load_settings(home)
+    if not settings.keyring_path.exists() and not os.environ.get("DANGAN_KEK"):
+        raise DanganError(f"数据目录 {settings.home} 尚未初始化：请先运行 dangan init。")
+    db = Database(settings.db_url)
+    if not db.is_initialised():
+        raise DanganError(f"数据目录 {settings.home} 的数据库尚未初始化：请先运行 dangan init。")
+    keyring = Keyring.load(settings.keyring_path)
+    _check_key_matches(db, keyring)
+    scheme = load_scheme(settings.scheme_path if settings.scheme_path.exists() else None)
+    return Dangan(settings, db, open_store(settings.store_url), keyring, scheme)
+
+
+def init_archive(home: str | os.PathLike | None, admin: str, security: str, auditor: str,
+                 passwords: dict[str, str] | None = None) -> tuple[Dangan, bool]:
+    """Create data directory, config, scheme, key file, database and the 三员 accounts.
+
+    Idempotent: on an existing archive it checks the key, upgrades the schema and returns
+    `created=False`; it refuses if the key differs or the 三员 names differ.
+    """
+    names = [admin, security, auditor]
+    if len(set(names)) != 3:
+        raise DanganError("三员分立：系统管理员、安全保密员和安全审计员必须是三个不同的人。")
+    settings = load_settings(home)
+    root = settings.home
+    root.mkdir(parents=True, exist_ok=True)
+    os.chmod(root, 0o700)
+    if not settings.config_path.exists():
+        settings.config_path.write_text(DEFAULT_CONFIG_TEXT, encoding="utf-8")
+        settings = load_settings(root)
+    if not settings.scheme_path.exists():
+        settings.scheme_path.write_text(load_scheme(None).source_text, encoding="utf-8")
+    load_scheme(settings.scheme_path)  # validate an edited scheme early
+    db = Database(settings.db_url)
+    existed = db.is_initialised()
+    if settings.keyring_path.exists() or os.environ.get("DANGAN_KEK"):
+        keyring = Keyring.load(settings.keyring_path)
+    elif existed:
+        raise DanganError(f"数据库已存在但密钥文件 {settings.keyring_path} 缺失：请恢复原密钥，不能重新生成。")
+    else:
+        keyring = Keyring.create(settings.keyring_path)
+    db.migrate()
+    _check_key_matches(db, keyring)
+    system = open_dangan(settings=settings)
+    wanted = {"admin": admin, "security": security, "auditor": auditor}
+    with db.session() as s:
+        holders = s.get(Meta, "three_officers")
+        if holders is not None:
+            recorded = dict(part.split("=", 1) for part in holders.value.split(","))
+            if recorded != wanted:
+                have = "、".join(f"{k}={v}" for k, v in recorded.items())
+                raise DanganError(f"档案库已初始化，三员为 {have}；如需变更请由安全保密员调整账户。")
+            return system, False
+        for role, name in wanted.items():
+            create_user(s, name=name, roles=[role], clearance="public" if role != "security" else "internal",
+                        department=None, categories=None,
+                        password=(passwords or {}).get(name), created_by="system")
+        s.add(Meta(key="three_officers", value=",".join(f"{k}={v}" for k, v in wanted.items())))
+        s.add(Meta(key="created_at", value=dt.datetime.now(dt.UTC).isoformat(timespec="seconds")))
+        _remember_fingerprint(s, keyring)
+        system.audit.append(s, "system", "archive.init", str(root), "ok", wanted)
+    return system, True
