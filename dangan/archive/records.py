@@ -471,6 +471,28 @@ class RecordsService:
                               rec.archive_no, "ok", {"changes": diff, "reason": reason.strip()})
             return self.describe(rec)
 
+    def list(self, actor: Actor, offset: int = 0, limit: int = 50, category: str | None = None,
+             location_prefix: str | None = None, status: str | None = None) -> tuple[int, list[dict]]:
+        """A page of records the actor may see, newest first; the count honours clearance too."""
+        self.require(actor, "record.meta")
+        from sqlalchemy import func
+
+        visible = [name for name, level in LEVELS.items() if level <= actor.level]
+        query = select(Record).where(Record.security.in_(visible))
+        if actor.categories is not None:
+            query = query.where(Record.category.in_(sorted(actor.categories)))
+        if category:
+            query = query.where(Record.category == self.scheme.category(category).key)
+        if location_prefix:
+            prefix = str(codes_mod.parse_location(location_prefix, self.scheme.codes))
+            query = query.where(or_(Record.location == prefix, Record.location.like(prefix + "-%")))
+        query = query.where(Record.status == status) if status else query.where(Record.status != "destroyed")
+        with self.db.session() as s:
+            total = s.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+            rows = s.execute(query.order_by(Record.ingested_at.desc(), Record.id)
+                             .offset(offset).limit(limit)).scalars()
+            return total, [self.describe(r) for r in rows]
+
     def review_queue(self, actor: Actor, limit: int = 50) -> list[dict]:
         """The 待分类 queue, oldest first."""
         self.require(actor, "review")

@@ -1,0 +1,36 @@
+# Dangan — the two commands: `make run` and `make test`.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+DANGAN := $(VENV)/bin/dangan
+HOME_DIR ?= dangan-data
+PORT   ?= 8000
+
+.PHONY: run test bootstrap lint bench services services-stop clean
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+## make run: a working archive on embedded defaults with sample documents, served on :8000
+run: bootstrap
+	@$(DANGAN) --home $(HOME_DIR) demo --serve --port $(PORT)
+
+## make test: the whole suite, against SQLite and real PostgreSQL and Elasticsearch servers
+test: bootstrap
+	@scripts/postgres.sh start >/dev/null
+	@scripts/elasticsearch.sh start >/dev/null
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/pytest -q $(PYTEST_ARGS)
+
+lint: bootstrap
+	@$(VENV)/bin/ruff check .
+
+services: bootstrap
+	@scripts/postgres.sh start
+	@scripts/elasticsearch.sh start
+
+services-stop:
+	@scripts/elasticsearch.sh stop || true
+	@scripts/postgres.sh stop || true
+
+clean:
+	rm -rf $(HOME_DIR) .pytest_cache .ruff_cache

@@ -1,0 +1,98 @@
+"""Shared fixtures: a fresh archive per test on SQLite and on a real PostgreSQL server.
+
+The PostgreSQL server is the private cluster of scripts/postgres.sh (or
+$DANGAN_TEST_PG_URL). If it cannot start, the PostgreSQL tests fail with the reason;
+they are skipped only when a developer sets DANGAN_SKIP_PG=1 on purpose.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PEOPLE = {
+    # name: (roles, clearance)
+    "wang": (["archivist"], "secret"),
+    "li": (["staff"], "internal"),
+    "zhao": (["manager"], "confidential"),
+    "guest": (["staff"], "public"),
+}
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> str:
+    if os.environ.get("DANGAN_SKIP_PG") == "1":
+        pytest.skip("DANGAN_SKIP_PG=1: PostgreSQL tests skipped on request")
+    url = os.environ.get("DANGAN_TEST_PG_URL")
+    if url:
+        return url
+    proc = subprocess.run([str(ROOT / "scripts" / "postgres.sh"), "start"], capture_output=True,
+                          text=True, timeout=120)
+    if proc.returncode != 0:
+        pytest.fail(f"PostgreSQL test server did not start: {proc.stderr.strip()}")
+    return proc.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    server = request.getfixturevalue("pg_server_url")
+    name = "t_" + uuid.uuid4().hex[:12]
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    yield server.rsplit("/", 1)[0] + "/" + name
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+@pytest.fixture
+def home(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "data"
+    monkeypatch.setenv("DANGAN_HOME", str(path))
+    monkeypatch.setenv("DANGAN_DATABASE_URL", db_url)
+    monkeypatch.delenv("DANGAN_KEK", raising=False)
+    monkeypatch.delenv("DANGAN_USER", raising=False)
+    return path
+
+
+@pytest.fixture
+def system(home: Path):
+    """An initialised archive with one project and a user of each kind."""
+    from dangan.system import init_archive
+
+    dangan, _ = init_archive(home, "root", "secofficer", "audit1")
+    sec = dangan.actor("secofficer")
+    for name, (roles, clearance) in PEOPLE.items():
+        dangan.users.add(sec, name, roles, clearance)
+    dangan.projects.add(dangan.actor("root"), "A", "翠湖花园", "residential")
+    yield dangan
+    dangan.close()
+
+
+@pytest.fixture
+def sqlite_system(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The same, on SQLite only: for tests about files and crypto, not the database."""
+    from dangan.system import init_archive
+
+    path = tmp_path / "data"
+    monkeypatch.setenv("DANGAN_HOME", str(path))
+    monkeypatch.delenv("DANGAN_DATABASE_URL", raising=False)
+    monkeypatch.delenv("DANGAN_KEK", raising=False)
+    dangan, _ = init_archive(path, "root", "secofficer", "audit1")
+    sec = dangan.actor("secofficer")
+    for name, (roles, clearance) in PEOPLE.items():
+        dangan.users.add(sec, name, roles, clearance)
+    dangan.projects.add(dangan.actor("root"), "A", "翠湖花园", "residential")
+    yield dangan
+    dangan.close()
