@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dangan.errors import DanganError
 
-MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"  # dangan/migrations
 
 
 def make_engine(url: str) -> Engine:

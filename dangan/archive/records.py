@@ -14,7 +14,7 @@ import json
 import os
 import tempfile
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -149,8 +149,15 @@ class RecordsService:
 
     # -- create ---------------------------------------------------------------------
 
-    def create(self, actor: Actor, source: Path | BinaryIO, data: RecordInput) -> CreateResult:
-        """Encrypt and store the bytes, then commit the row; report duplicates by 档号."""
+    def create(self, actor: Actor, source: Path | BinaryIO, data: RecordInput,
+               record_id: str | None = None,
+               within: Callable[[Session, CreateResult], None] | None = None) -> CreateResult:
+        """Encrypt and store the bytes, then commit the row; report duplicates by 档号.
+
+        `record_id` lets a caller choose (and remember) the id before any object is
+        written; `within` runs inside the transaction that commits the record, so the
+        caller's own bookkeeping (an ingest job) commits with it or not at all.
+        """
         self.require(actor, "record.ingest")
         self._validate(data)
         if data.sha256:
@@ -158,7 +165,7 @@ class RecordsService:
             if existing:
                 return existing
         suite = crypto.get_suite(self.suite_name)
-        record_id = uuid.uuid4().hex
+        record_id = record_id or uuid.uuid4().hex
         dek = crypto.new_dek(suite)
         kek_id = self.keyring.active_id
         wrapped = crypto.wrap_dek(suite, self.keyring.kek(kek_id), dek, record_id.encode())
@@ -177,7 +184,7 @@ class RecordsService:
                 payload = json.dumps(data.text_pages, ensure_ascii=False).encode()
                 self.store.put(keys[1], [crypto.encrypt_bytes(suite, dek, payload,
                                                               aad(record_id, "text"))])
-            result = self._commit_new(actor, record_id, data, enc, suite, kek_id, wrapped)
+            result = self._commit_new(actor, record_id, data, enc, suite, kek_id, wrapped, within)
         except BaseException:
             for key in keys:
                 self.store.delete(key)
@@ -195,7 +202,8 @@ class RecordsService:
             return CreateResult("duplicate", rec.id, rec.archive_no, rec.provisional_no)
 
     def _commit_new(self, actor: Actor, record_id: str, data: RecordInput, enc: crypto.Encryptor,
-                    suite: crypto.CipherSuite, kek_id: str, wrapped: bytes) -> CreateResult:
+                    suite: crypto.CipherSuite, kek_id: str, wrapped: bytes,
+                    within: Callable[[Session, CreateResult], None] | None) -> CreateResult:
         today = dt.date.today()
         category = self.scheme.category(data.category) if data.category else None
         security = data.security or (category.default_security if category else "internal")
@@ -231,8 +239,11 @@ class RecordsService:
                                   "ok", {"record_id": record_id, "sha256": enc.sha256,
                                          "size": enc.size, "media_type": data.media_type,
                                          "queued": queued})
-                return CreateResult(QUEUED if queued else "ingested", record_id, rec.archive_no,
-                                    rec.provisional_no)
+                result = CreateResult(QUEUED if queued else "ingested", record_id, rec.archive_no,
+                                      rec.provisional_no)
+                if within is not None:
+                    within(s, result)
+                return result
         except DBIntegrityError:
             existing = self._duplicate_of(enc.sha256)
             if existing:

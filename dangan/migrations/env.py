@@ -3,6 +3,7 @@
 from alembic import context
 
 from dangan.archive.models import Base
+import dangan.ingest.models  # noqa: F401  (ingest tables share the metadata)
 
 config = context.config
 engine = config.attributes["engine"]
