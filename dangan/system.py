@@ -94,7 +94,7 @@ class Dangan:
         count = self.records.rewrap_all(new)
         with self.db.session() as s:
             still_used = set(s.execute(select(Record.kek_id).distinct()).scalars())
-            for kek_id in list(self.keyring.ids()):
+            for kek_id in list(self.keyring.ids):
                 if kek_id != new and kek_id not in still_used:
                     self.keyring.retire(kek_id)
             _remember_fingerprint(s, self.keyring)

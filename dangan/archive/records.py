@@ -206,7 +206,7 @@ class RecordsService:
                     within: Callable[[Session, CreateResult], None] | None) -> CreateResult:
         today = dt.date.today()
         category = self.scheme.category(data.category) if data.category else None
-        security = data.security or (category.default_security if category else "internal")
+        security = data.security or (category.security.key if category else self.scheme.default_security.key)
         queued = data.queue or category is None or data.location is None
         year = data.doc_date.year if data.doc_date else None
         try:
@@ -267,12 +267,10 @@ class RecordsService:
         """Take the next number of the record's scope; numbers are never handed out twice."""
         category = self.scheme.category(rec.category)
         year = rec.year or today.year
-        fields = {"category": category.code, "location": rec.location, "year": year,
-                  "retention": self.scheme.retention_code(category.key),
-                  **self.scheme.archive_fields}
-        scope = "|".join(str(fields[k]) for k in self.scheme.sequence_scope)
-        fields["seq"] = next_value(s, scope)
-        return codes_mod.format_archive_no(self.scheme.archive_template, fields)
+        values = {"category": category.code, "location": rec.location, "year": year,
+                  "retention": category.retention_code, **self.scheme.archive_fields}
+        scope = "|".join(str(values.get(k)) for k in self.scheme.sequence_scope)
+        return self.scheme.archive_number(category, rec.location, year, next_value(s, scope))
 
     # -- read -----------------------------------------------------------------------
 
@@ -411,7 +409,7 @@ class RecordsService:
                     checks["security"] = f"全文解密校验失败：{exc}"
         if rec.archive_no:
             try:
-                codes_mod.parse_archive_no(rec.archive_no, self.scheme.archive_template, self.scheme)
+                self.scheme.parse_archive_no(rec.archive_no)
             except InvalidInput as exc:
                 checks["authenticity"] = f"档号不符合规则：{exc}"
         if not rec.title or rec.security not in LEVELS:
@@ -467,7 +465,7 @@ class RecordsService:
                 diff["archive_no"] = [None, rec.archive_no]
             elif old_no and {"category", "location", "doc_date"} & set(diff):
                 new_year = rec.year or dt.date.today().year
-                old_fields = codes_mod.parse_archive_no(old_no, self.scheme.archive_template, self.scheme)
+                old_fields = self.scheme.parse_archive_no(old_no)
                 if (diff.keys() & {"category", "location"}) or str(old_fields.get("year")) != str(new_year):
                     rec.archive_no = self._allocate_archive_no(s, rec, dt.date.today())
                     s.add(ArchiveAlias(alias=old_no, record_id=rec.id))

@@ -1,0 +1,202 @@
+"""Commands that bring records in and put them right: ingest, import, inbox, review, edit."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from dangan.cli.base import JSON_OPT, Ctx, emit, handled, main, parse_date, pass_ctx
+
+
+def _explicit(category, location, title, date, security) -> dict:  # type: ignore[no-untyped-def]
+    given = {"category": category, "location": location, "title": title,
+             "date": date.isoformat() if date else None, "security": security}
+    return {k: v for k, v in given.items() if v}
+
+
+class Progress:
+    """A progress bar with pages/s and ETA for batches (stderr, only on a terminal)."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.bar = None
+        self.pages = 0
+        self.started = time.monotonic()
+        if enabled and total > 1:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="件", file=sys.stderr, dynamic_ncols=True,
+                            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]")
+
+    def __call__(self, result: dict, pages: int) -> None:
+        if self.bar is None:
+            return
+        self.pages += pages
+        rate = self.pages / max(1e-6, time.monotonic() - self.started)
+        self.bar.set_postfix_str(f"{rate:.1f} 页/秒")
+        self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _report(summary, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+    if as_json:
+        emit(summary.results, True)
+    else:
+        for r in summary.results:
+            if r["status"] == "rejected":
+                click.echo(f"拒收  {r['file']}：{r['error']}")
+            elif r["status"] == "duplicate":
+                click.echo(f"重复  {r['file']} → 已有档案 {r['archive_no']}")
+            else:
+                tag = "待分类" if r.get("queued") else "入库"
+                click.echo(f"{tag}  {r['file']} → {r['archive_no']}  {r.get('title') or ''}")
+            for conflict in r.get("conflicts") or []:
+                click.echo(f"      注意：{conflict['field']} 以指定值 {conflict['given']} 为准，"
+                           f"文件内容推断为 {conflict['inferred']}")
+        click.echo(summary.line())
+    if summary.rejected and not (summary.ingested or summary.duplicate):
+        sys.exit(1)
+
+
+def _run(c: Ctx, items, source: str, key: str | None, as_json: bool, workers: int | None) -> None:  # type: ignore[no-untyped-def]
+    from dangan.ingest.pipeline import IngestPipeline
+
+    actor = c.actor()
+    pipeline = IngestPipeline(c.system, workers=workers)
+    batch_id = pipeline.add_batch(actor, items, source, key)
+    with pipeline.db.session() as s:
+        from sqlalchemy import func, select
+
+        from dangan.ingest.models import IngestJob
+
+        total = s.execute(select(func.count()).where(IngestJob.batch_id == batch_id)).scalar_one()
+    bar = Progress(total, enabled=not as_json and sys.stderr.isatty())
+    try:
+        summary = pipeline.run(actor, batch_id, progress=bar)
+    finally:
+        bar.close()
+    _report(summary, as_json)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--category", help="类别（键或代码，如 maintenance 或 WX）。")
+@click.option("--location", help="位置编码，如 A-01-001-0101。")
+@click.option("--title", help="题名。")
+@click.option("--date", "date_", help="文件日期 YYYY-MM-DD。")
+@click.option("--security", help="密级：public、internal、confidential、secret。")
+@click.option("--workers", type=int, default=None, help="识别进程数（默认每核一个）。")
+@JSON_OPT
+@pass_ctx
+@handled
+def ingest(c: Ctx, paths: tuple[str, ...], category, location, title, date_, security,  # type: ignore[no-untyped-def]
+           workers: int | None, as_json: bool) -> None:
+    """档案入库：文件或文件夹（含 ZIP）；未指定的信息从内容中推断。"""
+    from dangan.ingest.pipeline import workdir
+    from dangan.ingest.sources import expand_paths
+
+    explicit = _explicit(category, location, title, parse_date(date_), security)
+    _validate_explicit(c, explicit)
+    items = expand_paths(list(paths), explicit, workdir())
+    _run(c, items, "cli", None, as_json, workers)
+
+
+def _validate_explicit(c: Ctx, explicit: dict) -> None:
+    """Wrong codes given on the command line fail the command before anything is read."""
+    from dangan.archive.codes import parse_location
+
+    scheme = c.system.scheme
+    if "category" in explicit:
+        scheme.category(explicit["category"])
+    if "location" in explicit:
+        parse_location(explicit["location"], scheme.codes)
+    if "security" in explicit:
+        scheme.security(explicit["security"])
+
+
+@main.command("import")
+@click.argument("manifest", type=click.Path(dir_okay=False))
+@click.option("--workers", type=int, default=None)
+@JSON_OPT
+@pass_ctx
+@handled
+def import_(c: Ctx, manifest: str, workers: int | None, as_json: bool) -> None:
+    """按清单批量入库（CSV 列：path,category,location,title,date,security）；中断后重跑会接着做。"""
+    from dangan.ingest.sources import read_manifest
+
+    path = Path(manifest).resolve()
+    items = read_manifest(path)
+    key = "import:" + hashlib.sha256(str(path).encode() + b"\0" + path.read_bytes()).hexdigest()[:48]
+    _run(c, items, "import", key, as_json, workers)
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--once", is_flag=True, help="处理当前已就绪的文件后退出。")
+@click.option("--interval", type=float, default=5.0, show_default=True, help="扫描间隔（秒）。")
+@click.option("--settle", type=float, default=2.0, show_default=True,
+              help="文件大小和修改时间静止多少秒后才处理（防止扫描仪尚未写完）。")
+@JSON_OPT
+@pass_ctx
+@handled
+def inbox(c: Ctx, directory: str, once: bool, interval: float, settle: float, as_json: bool) -> None:
+    """监视扫描仪收件文件夹：入库的移到 done/，拒收的移到 rejected/ 并附 .reason.txt。"""
+    from dangan.ingest.inbox import watch
+
+    results = watch(c.system, c.actor(), Path(directory), once=once, interval=interval, settle=settle,
+                    echo=None if as_json else click.echo)
+    if as_json:
+        emit(results, True)
+
+
+@main.command()
+@click.option("--limit", type=int, default=50, show_default=True)
+@JSON_OPT
+@pass_ctx
+@handled
+def review(c: Ctx, limit: int, as_json: bool) -> None:
+    """待分类队列：等待档案管理员确认的档案及系统建议。"""
+    rows = c.system.records.review_queue(c.actor(), limit=limit)
+
+    def human(rows: list[dict]) -> None:
+        if not rows:
+            click.echo("待分类队列为空。")
+        for r in rows:
+            sug = r.get("suggestion") or {}
+            conf = r.get("classify_confidence")
+            click.echo(f"{r['provisional_no']}  {r['title']}")
+            click.echo(f"    建议类别 {sug.get('category') or '—'}（置信度 {conf:.2f}）" if conf is not None
+                       else f"    建议类别 {sug.get('category') or '—'}")
+            click.echo(f"    建议位置 {r['location'] or sug.get('location') or '—'}"
+                       f"  候选 {','.join(sug.get('location_candidates') or []) or '—'}"
+                       f"  日期 {r['date'] or '—'}")
+        click.echo(f"共 {len(rows)} 件。确认：dangan edit 临时号 --category 类别 --location 位置 --reason 原因")
+
+    emit(rows, as_json, human)
+
+
+@main.command()
+@click.argument("archive_no")
+@click.option("--category")
+@click.option("--location")
+@click.option("--title")
+@click.option("--date", "date_")
+@click.option("--security")
+@click.option("--reason", required=True, help="修改原因（记入修改记录与审计日志）。")
+@JSON_OPT
+@pass_ctx
+@handled
+def edit(c: Ctx, archive_no: str, category, location, title, date_, security, reason: str,  # type: ignore[no-untyped-def]
+         as_json: bool) -> None:
+    """更正或确认档案信息；确认待分类档案时分配档号。"""
+    changes = {"category": category, "location": location, "title": title,
+               "doc_date": parse_date(date_), "security": security}
+    changes = {k: v for k, v in changes.items() if v is not None}
+    data = c.system.records.edit(c.actor(), archive_no, changes, reason)
+    emit(data, as_json, lambda d: click.echo(f"已保存：{d['archive_no']}（第 {d['version']} 版）"))
