@@ -57,6 +57,7 @@ MIN_SEGMENT_SIZE = 16
 MAX_SEGMENT_SIZE = 64 << 20
 MAX_SEGMENTS = 1 << 32
 DEFAULT_SUITE = "aes256gcm-sha256"
+_HASH_QUEUE_DEPTH = 4  # plaintext buffers in flight to the hashing thread: absorbs scheduling jitter
 
 _WRAP_VERSION = 1
 _WRAP_AAD_LABEL = b"dangan-dek-wrap\x00"
@@ -335,17 +336,20 @@ class Encryptor:
                 suite_hash.update(view)
 
         yield header
-        buffers = [bytearray(seg), bytearray(seg)]
-        pending: list[Future[None] | None] = [None, None]
+        depth = _HASH_QUEUE_DEPTH if self._background else 1
+        buffers = [bytearray(seg)]
+        pending: list[Future[None] | None] = [None] * depth
         pool: ThreadPoolExecutor | None = None
         total = 0
         index = 0
         try:
             while True:
-                slot = index & 1
+                slot = index % depth
                 if pending[slot] is not None:
-                    pending[slot].result()  # the hash of segment index-2 no longer needs this buffer
+                    pending[slot].result()  # the hash of segment index-depth is done with this buffer
                     pending[slot] = None
+                if slot == len(buffers):
+                    buffers.append(bytearray(seg))  # grown on demand: small objects need one
                 n = _read_full(src, buffers[slot])
                 last = n < seg
                 if index >= MAX_SEGMENTS - 1 and not last:
