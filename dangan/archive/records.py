@@ -195,7 +195,7 @@ class RecordsService:
         return result
 
     def _duplicate_of(self, sha256: str) -> CreateResult | None:
-        with self.db.session() as s:
+        with self.db.read() as s:
             rec = s.execute(select(Record).where(Record.sha256 == sha256)).scalar_one_or_none()
             if rec is None:
                 return None
@@ -278,9 +278,8 @@ class RecordsService:
         self.require(actor, "record.meta", ref)
         if with_text:
             self.require(actor, "record.text", ref)
-        with self.db.session() as s:
+        with self.db.read() as s:
             rec = self.find(s, ref)
-            self._require_visible(actor, rec, "record.view")
             view = self.describe(rec)
             view["aliases"] = list(s.execute(select(ArchiveAlias.alias).where(
                 ArchiveAlias.record_id == rec.id)).scalars())
@@ -289,12 +288,14 @@ class RecordsService:
                  "reason": v.reason, "changes": json.loads(v.changes)}
                 for v in s.execute(select(RecordVersion).where(RecordVersion.record_id == rec.id)
                                    .order_by(RecordVersion.version)).scalars()]
-            self.audit.append(s, actor.name, "record.view", rec.archive_no or rec.provisional_no,
-                              "ok", {"text": with_text})
+        self._require_visible(actor, rec, "record.view")
         if with_text:
             pages = self.read_text_pages(rec)
             view["text"] = "\n\n".join(p.get("text", "") for p in pages)
             view["text_pages"] = pages
+        with self.db.session() as s:
+            self.audit.append(s, actor.name, "record.view", rec.archive_no or rec.provisional_no,
+                              "ok", {"text": with_text})
         return view
 
     def describe(self, rec: Record) -> dict:
@@ -338,9 +339,9 @@ class RecordsService:
     def get(self, actor: Actor, ref: str, dest: Path) -> dict:
         """Write the original bytes to `dest` (atomically), checking their SHA-256 on the way."""
         self.require(actor, "record.get", ref)
-        with self.db.session() as s:
+        with self.db.read() as s:
             rec = self.find(s, ref)
-            self._require_visible(actor, rec, "record.download")
+        self._require_visible(actor, rec, "record.download")
         dest = Path(dest)
         fd, tmp = tempfile.mkstemp(prefix=".dangan-", dir=dest.parent if dest.parent.exists() else None)
         try:
@@ -365,7 +366,7 @@ class RecordsService:
     def verify(self, actor: Actor, refs: Iterable[str] | None = None) -> list[dict]:
         """Fixity and the archive's own 四性 checks; one result per record."""
         self.require(actor, "record.verify")
-        with self.db.session() as s:
+        with self.db.read() as s:
             if refs is None:
                 records = list(s.execute(select(Record).order_by(Record.ingested_at)).scalars())
             else:
@@ -436,6 +437,9 @@ class RecordsService:
                             security=changes.get("security"),
                             maintenance_code=changes.get("maintenance_code"))
         self._validate(probe)
+        with self.db.read() as s:
+            target = self.find(s, ref)
+        self._require_visible(actor, target, "record.edit")
         normalized = dict(changes)
         for key in ("category", "location", "security", "maintenance_code"):
             if key in changes and changes[key] is not None:
@@ -444,7 +448,6 @@ class RecordsService:
             normalized["title"] = probe.title
         with self.db.session() as s:
             rec = self.find(s, ref)
-            self._require_visible(actor, rec, "record.edit")
             diff = {k: [_plain(getattr(rec, k)), _plain(v)] for k, v in normalized.items()
                     if getattr(rec, k) != v}
             confirm = rec.status == QUEUED
@@ -505,7 +508,7 @@ class RecordsService:
     def review_queue(self, actor: Actor, limit: int = 50) -> list[dict]:
         """The 待分类 queue, oldest first."""
         self.require(actor, "review")
-        with self.db.session() as s:
+        with self.db.read() as s:
             rows = s.execute(select(Record).where(Record.status == QUEUED)
                              .order_by(Record.ingested_at).limit(limit)).scalars()
             return [self.describe(r) for r in rows if actor.may_see(r.security, r.category)]

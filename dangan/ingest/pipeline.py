@@ -246,7 +246,7 @@ class IngestPipeline:
         if size == 0:
             return self._result(job.name, "rejected", error="文件为空（0 字节）")
         digest = sha256_file(path)
-        with self.db.session() as s:
+        with self.db.read() as s:
             rec = s.execute(select(Record).where(Record.sha256 == digest)).scalar_one_or_none()
             if rec is not None:
                 return self._result(job.name, "duplicate", archive_no=rec.archive_no or rec.provisional_no,
@@ -332,7 +332,7 @@ class IngestPipeline:
 
     def summary(self, batch_id: int) -> Summary:
         out = Summary()
-        with self.db.session() as s:
+        with self.db.read() as s:
             for job in s.execute(select(IngestJob).where(IngestJob.batch_id == batch_id)
                                  .order_by(IngestJob.seq)).scalars():
                 if job.state not in FINISHED:
