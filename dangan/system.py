@@ -6,6 +6,8 @@ The CLI and the web app both start here, so they can never behave differently.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import os
 from dataclasses import dataclass
 from functools import cached_property
@@ -55,6 +57,15 @@ class Dangan:
 
     def actor(self, name: str | None) -> Actor:
         return self.users.actor(name)
+
+    def derived_key(self, label: str) -> bytes:
+        """A stable 32-byte key for one purpose, derived from the keyring's audit key
+        (not rotated with the KEK, so blind-index tokens and cached models stay valid)."""
+        return hmac.new(self.keyring.audit_key, f"dangan {label} key v1".encode(), hashlib.sha256).digest()
+
+    @property
+    def blind_key(self) -> bytes:
+        return self.derived_key("blind-index")
 
     # -- audit ----------------------------------------------------------------------
 

@@ -2,8 +2,8 @@
 
 from alembic import context
 
-from dangan.archive.models import Base
 import dangan.ingest.models  # noqa: F401  (ingest tables share the metadata)
+from dangan.archive.models import Base
 
 config = context.config
 engine = config.attributes["engine"]

@@ -1,0 +1,146 @@
+"""What a worker process does with one file: type, checks, text (pypdf / OCR), coding,
+classification and personal data — everything except custody, which stays in the main
+process with the database.
+
+`analyse` is a plain module-level function over picklable values so it runs in a
+`ProcessPoolExecutor`; `init_worker` loads the heavy parts (OCR engine, classifier)
+once per process.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from dangan.archive.codes import ProjectRef
+from dangan.archive.records import RecordInput
+from dangan.archive.scheme import Scheme, load_scheme
+from dangan.errors import InvalidInput
+from dangan.ingest import text as text_mod
+from dangan.ingest.classify import Classifier
+from dangan.ingest.extract import extract_metadata
+from dangan.ingest.pii import blind_token, mask_text
+
+
+@dataclass(frozen=True)
+class WorkerContext:
+    """Everything a worker needs, built once per batch in the main process."""
+
+    scheme_path: str | None
+    projects: tuple[ProjectRef, ...]
+    classifier_json: str | None
+    blind_key: bytes
+    settings: text_mod.IngestSettings
+    threshold: float
+
+    @classmethod
+    def build(cls, system) -> WorkerContext:  # type: ignore[no-untyped-def]
+        from dangan.ingest.learning import current_classifier
+
+        scheme_path = system.settings.scheme_path
+        return cls(
+            scheme_path=str(scheme_path) if scheme_path.exists() else None,
+            projects=tuple(system.projects.refs()),
+            classifier_json=current_classifier(system).to_json(),
+            blind_key=system.blind_key,
+            settings=text_mod.IngestSettings.coerce(system.settings),
+            threshold=system.settings.classify_threshold,
+        )
+
+
+@dataclass
+class Analysis:
+    media_type: str
+    pages: int
+    text_pages: list[dict]
+    inferred: dict
+    suggestion: dict
+    pii_tokens: list[tuple[str, str]]
+    warnings: list[str] = field(default_factory=list)
+    low_confidence_pages: list[int] = field(default_factory=list)
+
+
+class _State:
+    context: WorkerContext | None = None
+    scheme: Scheme | None = None
+    classifier: Classifier | None = None
+
+
+def init_worker(context: WorkerContext) -> None:
+    """Per-process setup: one OCR thread per process (tesseract is 5–6× slower otherwise)."""
+    os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+    _State.context = context
+    _State.scheme = load_scheme(context.scheme_path)
+    _State.classifier = (Classifier.from_json(context.classifier_json, _State.scheme.categories)
+                         if context.classifier_json else Classifier.from_scheme(_State.scheme))
+    _State.classifier.threshold = context.threshold
+
+
+def analyse(path: str, explicit: dict) -> Analysis:
+    """Read one file; raise InvalidInput with the reason if it must be refused."""
+    ctx, classifier = _State.context, _State.classifier
+    if ctx is None or classifier is None:
+        raise RuntimeError("init_worker was not called in this process")
+    extraction = text_mod.extract(path, ctx.settings)
+    full_text = extraction.text
+    title_hint = explicit.get("title")
+    inferred = extract_metadata(full_text, title_hint, ctx.projects)
+    suggestion = classifier.predict(full_text, inferred.title or title_hint)
+    _, found = mask_text(full_text)
+    tokens = sorted({(m.kind, blind_token(ctx.blind_key, m.kind, m.value)) for m in found})
+    pages = [{"page": p.number, "text": p.text, "confidence": round(p.confidence, 4), "method": p.method,
+              "rotation": p.rotation, "skew": round(p.skew, 2), "low_confidence": p.low_confidence}
+             for p in extraction.pages]
+    inferred_dict = asdict(inferred)
+    if isinstance(inferred_dict.get("date"), dt.date):
+        inferred_dict["date"] = inferred_dict["date"].isoformat()
+    return Analysis(
+        media_type=extraction.media_type, pages=extraction.page_count, text_pages=pages,
+        inferred=inferred_dict,
+        suggestion={"category": suggestion.category, "confidence": round(suggestion.confidence, 4),
+                    "alternatives": [(c, round(p, 4)) for c, p in suggestion.alternatives[:3]],
+                    "source": suggestion.source},
+        pii_tokens=tokens, warnings=list(extraction.warnings),
+        low_confidence_pages=[p.number for p in extraction.pages if p.low_confidence])
+
+
+def resolve(explicit: dict, found: Analysis, name: str, scheme: Scheme,
+            threshold: float) -> tuple[RecordInput, list[dict]]:
+    """What the user passed wins over what was inferred; disagreements are reported."""
+    conflicts: list[dict] = []
+    inferred = found.inferred
+    sug = found.suggestion
+
+    def pick(field_name: str, given: object, guess: object, same=lambda a, b: a == b) -> object:  # type: ignore[no-untyped-def]
+        if given not in (None, ""):
+            if guess not in (None, "") and not same(given, guess):
+                conflicts.append({"field": field_name, "given": given, "inferred": guess})
+            return given
+        return guess
+
+    guessed_category = sug.get("category") if (sug.get("confidence") or 0) >= threshold else None
+    given_category = scheme.category(explicit["category"]).key if explicit.get("category") else None
+    category = pick("category", given_category, guessed_category)
+    location = pick("location", explicit.get("location"), inferred.get("location"),
+                    same=lambda a, b: a == b or str(b).startswith(str(a) + "-") or str(a).startswith(str(b) + "-"))
+    date_given = explicit.get("date")
+    date_value = pick("date", date_given, inferred.get("date"))
+    title = explicit.get("title") or inferred.get("title") or Path(name).stem or "未命名文件"
+    queue = category is None or location is None
+    suggestion = {"category": sug.get("category"), "confidence": sug.get("confidence"),
+                  "alternatives": sug.get("alternatives"), "location": inferred.get("location"),
+                  "location_candidates": inferred.get("location_candidates"),
+                  "date": inferred.get("date"), "maintenance_code": inferred.get("maintenance_code")}
+    try:
+        doc_date = dt.date.fromisoformat(date_value) if isinstance(date_value, str) else date_value
+    except ValueError:
+        raise InvalidInput(f"日期 {date_value!r} 无效：应为 YYYY-MM-DD。") from None
+    data = RecordInput(
+        original_name=name, media_type=found.media_type, title=str(title)[:500], category=category,
+        location=location, doc_date=doc_date, security=explicit.get("security"),
+        maintenance_code=inferred.get("maintenance_code"), pages=found.pages,
+        text_pages=found.text_pages, pii_tokens=found.pii_tokens,
+        classify_confidence=sug.get("confidence"), suggestion=suggestion, queue=queue)
+    return data, conflicts
