@@ -55,6 +55,18 @@ class Dangan:
     def projects(self) -> ProjectsService:
         return ProjectsService(self.db, self.audit, self.scheme)
 
+    @cached_property
+    def search_service(self):  # type: ignore[no-untyped-def]
+        from dangan.search.backend import open_backend
+        from dangan.search.service import SearchService
+
+        cfg = self.settings
+        if cfg.search_backend == "elasticsearch":
+            backend = open_backend("elasticsearch", url=cfg.elasticsearch_url, index=cfg.elasticsearch_index)
+        else:
+            backend = open_backend("embedded", path=str(cfg.index_path))
+        return SearchService(self, backend)
+
     def actor(self, name: str | None) -> Actor:
         return self.users.actor(name)
 
