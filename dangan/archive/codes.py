@@ -495,7 +495,10 @@ def _field_value(name: str, raw: object, template: ArchiveTemplate, codes: CodeS
         if not _RETENTION_CODE.fullmatch(raw):
             return None, f'的{label} "{raw}" 不符合要求{why}：应为 Y（永久）或 D 加年数，例如 D30、D10'
         return raw, None
-    # fonds, org
+    # fonds, org: fixed by the scheme when it sets them, so a number from elsewhere is refused
+    expected = getattr(template, name)
+    if expected is not None and raw != expected:
+        return None, f'的{label} "{raw}" 不符合要求{why}：本方案的{label}为 {expected}'
     if not _SETTING_VALUE.fullmatch(raw):
         return None, f'的{label} "{raw}" 不符合要求{why}：应为大写字母或数字，例如 0001'
     return raw, None

@@ -259,17 +259,35 @@ def _read_full(src: BinaryIO, buf: bytearray) -> int:
     return filled
 
 
+def _spare_core() -> bool:
+    """Whether a second core looks idle: more CPUs than the 1-minute load (ours included)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cpus = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # pragma: no cover - no load average
+        return False
+    return cpus >= 2 and load < cpus - 0.5
+
+
 class Encryptor:
     """Seals one object as it streams from a file; learns its size and hashes on the way.
 
-    SHA-256 (the fixity value) and the suite's hash run on a helper thread while the
-    caller encrypts and writes: hashlib releases the GIL, and hashing is the slowest step
-    of the pass. Plaintext buffers are reused (`readinto`); each yielded piece is a fresh
-    immutable `bytes` the caller may keep.
+    Hashing is the slowest step of the pass (SHA-256 ~1.5 GB/s, AES-GCM faster), and
+    hashlib releases the GIL, so SHA-256 and the suite's hash can run on a helper thread
+    while the caller encrypts and writes. That pays only when a core is idle: on a busy
+    machine (several ingest workers) the extra thread just competes and was measured
+    slower. `hash_in_background=None` (default) decides per object from the load
+    average; True or False forces it. The output is the same either way.
+
+    Plaintext buffers are reused (`readinto`); each yielded piece is a fresh immutable
+    `bytes` the caller may keep.
     """
 
     def __init__(self, suite: str | CipherSuite, dek: bytes, aad: bytes,
-                 segment_size: int = DEFAULT_SEGMENT_SIZE, *, hash_in_background: bool = True) -> None:
+                 segment_size: int = DEFAULT_SEGMENT_SIZE, *, hash_in_background: bool | None = None) -> None:
         self.suite = get_suite(suite)
         _check_key(dek, DEK_SIZE, "数据密钥 (DEK) ")
         if not MIN_SEGMENT_SIZE <= segment_size <= MAX_SEGMENT_SIZE:
@@ -278,6 +296,7 @@ class Encryptor:
         self._aad = bytes(aad)
         self.segment_size = segment_size
         self._background = hash_in_background
+        self.hashed_in_background: bool | None = None  # the choice made, once chunks() runs
         self._started = False
         self._size: int | None = None
         self._sha256: str | None = None
@@ -336,7 +355,9 @@ class Encryptor:
                 suite_hash.update(view)
 
         yield header
-        depth = _HASH_QUEUE_DEPTH if self._background else 1
+        background = _spare_core() if self._background is None else self._background
+        self.hashed_in_background = background
+        depth = _HASH_QUEUE_DEPTH if background else 1
         buffers = [bytearray(seg)]
         pending: list[Future[None] | None] = [None] * depth
         pool: ThreadPoolExecutor | None = None
@@ -355,7 +376,7 @@ class Encryptor:
                 if index >= MAX_SEGMENTS - 1 and not last:
                     raise InvalidInput("文件过大：超过加密格式允许的分段数")
                 view = memoryview(buffers[slot])[:n]
-                if pool is None and not last and self._background:
+                if pool is None and not last and background:
                     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dangan-hash")
                 if pool is not None:
                     pending[slot] = pool.submit(feed, view)

@@ -185,7 +185,7 @@ def serve(c: Ctx, host: str | None, port: int | None) -> None:
     from dangan.web.app import create_app
 
     system = c.system
-    app = create_app(system)
+    app = create_app(system, start_drain=True)
     host = host or system.settings.web_host
     port = port or system.settings.web_port
     click.echo(f"Dangan 档案 正在 http://{host}:{port}/ 提供服务（Ctrl+C 停止）")
@@ -214,4 +214,4 @@ def demo(c: Ctx, then_serve: bool, port: int | None) -> None:
         system = c.system
         port = port or system.settings.web_port
         click.echo(f"Dangan 档案 正在 http://{system.settings.web_host}:{port}/ 提供服务（Ctrl+C 停止）")
-        run_simple(system.settings.web_host, port, create_app(system), threaded=True, use_reloader=False)
+        run_simple(system.settings.web_host, port, create_app(system, start_drain=True), threaded=True, use_reloader=False)

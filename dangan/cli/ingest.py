@@ -60,6 +60,8 @@ def _report(summary, as_json: bool) -> None:  # type: ignore[no-untyped-def]
                 click.echo(f"      注意：{conflict['field']} 以指定值 {conflict['given']} 为准，"
                            f"文件内容推断为 {conflict['inferred']}")
         click.echo(summary.line())
+        if summary.index_error:
+            click.echo(f"注意：{summary.index_error}", err=True)
     if summary.rejected and not (summary.ingested or summary.duplicate):
         sys.exit(1)
 

@@ -403,6 +403,7 @@ class _Type:
     body: tuple[str, ...]
     security: tuple[tuple[str, float], ...]
     weight: float = 1.0
+    mixed: bool = False   # a generic memo: little of its own vocabulary, much borrowed
 
 
 _SHARED = (
@@ -1085,6 +1086,46 @@ _TYPES: tuple[_Type, ...] = (
           (("internal", 1.0),), 0.7),
 )
 
+# 工作联系单 / 情况说明: generic memos filed under whichever category their matter belongs
+# to. Only the 事由 and a sentence or two are specific; the rest is borrowed, so these
+# are where a classifier honestly goes wrong.
+_SUBJECTS: dict[str, tuple[str, ...]] = {
+    "basic": ("营业执照变更登记", "资质证书延续申报", "项目概况资料补充", "证照年检材料报送"),
+    "contract": ("物业服务合同续签事宜", "外包合同到期招标", "承接查验遗留问题移交", "合同补充协议签订"),
+    "owner": ("业主信息核对更新", "业主资料补充收集", "房屋过户资料办理", "业主入住资料整理"),
+    "renovation": ("业主装修申请审核", "违规装修整改", "装修押金退还", "装修垃圾清运管理"),
+    "equipment": ("设备台账更新", "电梯使用登记证换发", "设施设备图纸移交", "消防设施年度检测安排"),
+    "maintenance": ("地下室水管漏水抢修", "电梯故障维修", "屋面防水维修", "公共照明维修更换"),
+    "service": ("业主投诉漏水处理", "维修服务回访", "满意度调查组织", "业主来访接待"),
+    "safety": ("消防安全隐患整改", "应急预案修订", "安全培训组织", "防汛物资检查"),
+    "environment": ("绿化带补种", "垃圾分类督导", "楼道保洁整改", "四害消杀安排"),
+    "finance": ("物业费催缴", "年度预算编制", "专项维修资金使用", "审计资料准备"),
+}
+_MEMO_TITLES = ("工作联系单", "情况说明", "会议纪要", "内部通知", "工作报告", "专项工作记录")
+
+
+def _memo(category: str) -> Callable[[_Ctx], list[str]]:
+    subjects = _SUBJECTS[category]
+
+    def render(c: _Ctx) -> list[str]:
+        return [
+            *c.estate_line(),
+            *([f"涉及部位：{c.place.text}"] if c.place.level in ("building", "unit", "room") else []),
+            f"发文部门：{_ch(c.rng, ('客服部', '工程部', '安全管理部', '综合办公室', '财务部', '环境部'))}",
+            f"事由：{_ch(c.rng, subjects)}",
+            f"日期：{c.when()}",
+        ]
+
+    render.__name__ = f"_r_memo_{category}"
+    return render
+
+
+_TYPES = _TYPES + tuple(
+    _Type(cat, _MEMO_TITLES, (("estate", 0.6), ("building", 0.2), ("none", 0.2)), _memo(cat),
+          _SUBJECTS[cat], (("internal", 1.0),), 0.45, mixed=True)
+    for cat in CATEGORIES
+)
+
 # Borrowed sentences: a document sometimes quotes another category's vocabulary, as real
 # files do (a complaint about a leaking pipe talks about 维修), to keep accuracy honest.
 _NEIGHBOURS: dict[str, tuple[str, ...]] = {
@@ -1147,7 +1188,7 @@ _EXTRA: dict[str, tuple[str, ...]] = {
         "各项支出须经审批后方可报销。", "应收未收款项已建立催缴台账。",
     ),
 }
-_GENERIC_TITLES = ("情况说明", "工作记录", "登记表", "记录表", "附件")
+_GENERIC_TITLES = ("情况说明", "工作记录", "登记表", "记录表", "附件", "扫描件", "资料")
 
 
 def _cumulative(pairs: Sequence[tuple[str, float]]) -> tuple[tuple[str, ...], tuple[float, ...]]:
@@ -1174,7 +1215,8 @@ _LEVEL_CUM = tuple(_expand(_cumulative(t.levels)) for t in _TYPES)
 _SEC_CUM = tuple(_expand(_cumulative(t.security)) for t in _TYPES)
 _BODY_BY_CAT: dict[str, tuple[str, ...]] = {}
 for _t in _TYPES:
-    _BODY_BY_CAT[_t.category] = _BODY_BY_CAT.get(_t.category, ()) + _t.body
+    if not _t.mixed:
+        _BODY_BY_CAT[_t.category] = _BODY_BY_CAT.get(_t.category, ()) + _t.body
 
 _PAD: dict[str, tuple[str, ...]] = {k: v + _EXTRA[k] + _SHARED for k, v in _BODY_BY_CAT.items()}
 
@@ -1279,7 +1321,9 @@ def _assemble(rng: random.Random, projects: tuple[_Project, ...]) -> SyntheticDo
     trad = rng.random() < 0.06
     c = _Ctx(rng, place, d, trad)
     mcode: str | None = None
-    if t.category == "maintenance":
+    if t.mixed:
+        pass
+    elif t.category == "maintenance":
         if t.render in (_r_work_order, _r_repair_slip) or rng.random() < 0.5:
             mcode = _mcode(c)
     elif t.category == "service" and t.render in (_r_complaint, _r_revisit) and rng.random() < 0.35:
@@ -1290,14 +1334,20 @@ def _assemble(rng: random.Random, projects: tuple[_Project, ...]) -> SyntheticDo
     title = _ch(rng, t.titles)
     if "{" in title:
         title = title.format(estate=place.estate or "", plan=_ch(rng, _PLANS))
-    if rng.random() < 0.04:
+    if rng.random() < 0.07:
         title = _ch(rng, _GENERIC_TITLES)
 
     own = t.body
     extra = _EXTRA[t.category]
-    body = _sample(rng, own, 2 + int(rng.random() * 2))
-    body += _sample(rng, extra, 2 + int(rng.random() * 3))
-    if rng.random() < 0.25:
+    if t.mixed:
+        body = _sample(rng, extra, 1)
+        for _ in range(2 + int(rng.random() * 2)):
+            nb = _PAD[_ch(rng, _NEIGHBOURS[t.category])]
+            body.append(_ch(rng, nb))
+    else:
+        body = _sample(rng, own, 2 + int(rng.random() * 2))
+        body += _sample(rng, extra, 2 + int(rng.random() * 3))
+    if rng.random() < 0.4:
         nb = _BODY_BY_CAT[_ch(rng, _NEIGHBOURS[t.category])]
         body.append(_ch(rng, nb))
     if rng.random() < 0.7:
@@ -1314,7 +1364,7 @@ def _assemble(rng: random.Random, projects: tuple[_Project, ...]) -> SyntheticDo
     size = sum(map(len, head)) + sum(map(len, body)) + sum(map(len, tail)) + len(head) + len(body) + len(tail)
     if size < 300:
         # pad with unused sentences of this category, never repeating one
-        spare = _PAD[t.category]
+        spare = _PAD[_ch(rng, _NEIGHBOURS[t.category]) if t.mixed else t.category]
         start = int(rng.random() * len(spare))
         for i in range(len(spare)):
             x = spare[(start + i) % len(spare)]

@@ -83,6 +83,7 @@ class Summary:
     pages: int = 0
     seconds: float = 0.0
     results: list[dict] = field(default_factory=list)
+    index_error: str | None = None
 
     def line(self) -> str:
         rate = self.pages / self.seconds if self.seconds else 0.0
@@ -227,6 +228,7 @@ class IngestPipeline:
                 pool.shutdown(wait=True, cancel_futures=True)
         summary = self.summary(batch_id)
         summary.seconds = time.monotonic() - started
+        summary.index_error = self._sync_index()
         with self.db.session() as s:
             batch = s.get(IngestBatch, batch_id)
             if batch is not None and batch.source != "inbox":
@@ -235,6 +237,15 @@ class IngestPipeline:
                                      {"ingested": summary.ingested, "duplicate": summary.duplicate,
                                       "rejected": summary.rejected, "queued": summary.queued})
         return summary
+
+    def _sync_index(self) -> str | None:
+        """Best effort: new records become searchable now; if the index is down the outbox
+        keeps the changes and `dangan search sync` (or the web app's drain) applies them."""
+        try:
+            self.system.search_service.sync()
+        except Exception as exc:  # an index outage must not fail the ingest
+            return f"检索索引暂未更新（{type(exc).__name__}），稍后运行 dangan search sync"
+        return None
 
     def _before_analysis(self, actor: Actor, job: IngestJob) -> dict | None:
         """Cheap checks first: the file is there, and is not a duplicate (no OCR wasted)."""

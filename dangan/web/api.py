@@ -45,6 +45,21 @@ def show_record(archive_no: str):  # type: ignore[no-untyped-def]
     return jsonify(data)
 
 
+@bp.get("/search")
+@login_required
+def search():  # type: ignore[no-untyped-def]
+    from dangan.search.service import filters_from_args
+
+    filters = filters_from_args(request.args.items(multi=True))
+    return jsonify(system().search_service.search(g.actor, request.args.get("q", ""), **filters))
+
+
+@bp.get("/dossier/<location>")
+@login_required
+def dossier(location: str):  # type: ignore[no-untyped-def]
+    return jsonify(system().search_service.dossier(g.actor, location))
+
+
 @bp.get("/openapi.json")
 def openapi():  # type: ignore[no-untyped-def]
     from dangan.web.openapi import spec

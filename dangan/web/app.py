@@ -23,7 +23,7 @@ def _secret_key(home: Path) -> bytes:
     return path.read_bytes()
 
 
-def create_app(system) -> Flask:  # type: ignore[no-untyped-def]
+def create_app(system, start_drain: bool = False) -> Flask:  # type: ignore[no-untyped-def]
     app = Flask(__name__)
     app.config.update(
         DANGAN=system,
@@ -66,4 +66,23 @@ def create_app(system) -> Flask:  # type: ignore[no-untyped-def]
         resp.headers.setdefault("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'")
         return resp
 
+    if start_drain:
+        _start_index_drain(system, app)
     return app
+
+
+def _start_index_drain(system, app: Flask, every: float = 2.0) -> None:  # type: ignore[no-untyped-def]
+    """Apply outbox rows to the search index in the background, so the index catches up
+    by itself after an outage."""
+    import threading
+    import time
+
+    def loop() -> None:
+        while True:
+            try:
+                system.search_service.sync()
+            except Exception as exc:  # keep draining after an outage
+                app.logger.warning("index sync failed: %s", type(exc).__name__)
+            time.sleep(every)
+
+    threading.Thread(target=loop, name="dangan-index-drain", daemon=True).start()

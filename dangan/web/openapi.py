@@ -29,7 +29,9 @@ def spec() -> dict:
         "/api/v1/search": {"get": _op("全文检索", [
             _q("q"), _q("category"), _q("location"), _q("year_from", "integer"),
             _q("year_to", "integer"), _q("offset", "integer"), _q("limit", "integer"),
-            _q("sort")])},
+            _q("sort"), _q("security"), _q("status"), _q("date_from"), _q("date_to")])},
+        "/api/v1/dossier/{location}": {"get": _op("一户一档：某位置前缀下的全部档案", [
+            {"name": "location", "in": "path", "required": True, "schema": {"type": "string"}}])},
     }
     return {"openapi": "3.0.3", "info": {"title": "Dangan 档案 API", "version": __version__},
             "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},

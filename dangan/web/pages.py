@@ -62,7 +62,7 @@ def records():  # type: ignore[no-untyped-def]
     location = request.args.get("location") or None
     q = (request.args.get("q") or "").strip()
     svc = system()
-    if q and hasattr(svc, "search"):
+    if q:
         return redirect(url_for("pages.search", **request.args))
     total, rows = svc.records.list(g.actor, offset=(page - 1) * PAGE, limit=PAGE,
                                    category=category, location_prefix=location)
@@ -78,3 +78,29 @@ def record(archive_no: str):  # type: ignore[no-untyped-def]
     with_text = g.actor.can("record.text")
     data = svc.records.show(g.actor, archive_no, with_text=with_text)
     return render_template("record.html", actor=g.actor, r=data, scheme=svc.scheme)
+
+
+@bp.route("/search")
+@login_required
+def search():  # type: ignore[no-untyped-def]
+    from dangan.search.service import filters_from_args
+
+    svc = system()
+    q = (request.args.get("q") or "").strip()
+    page = _int_arg("page", 1, 1, 1000)
+    filters = filters_from_args(request.args.items(multi=True))
+    filters.pop("offset", None)
+    filters.pop("limit", None)
+    result = svc.search_service.search(g.actor, q, offset=(page - 1) * PAGE, limit=PAGE, **filters)
+    return render_template("search.html", actor=g.actor, q=q, result=result, page=page,
+                           pages=max(1, -(-result["total"] // PAGE)), scheme=svc.scheme,
+                           args=request.args, category=request.args.get("category"),
+                           location=request.args.get("location"))
+
+
+@bp.route("/dossier/<location>")
+@login_required
+def dossier(location: str):  # type: ignore[no-untyped-def]
+    svc = system()
+    data = svc.search_service.dossier(g.actor, location)
+    return render_template("dossier.html", actor=g.actor, d=data, scheme=svc.scheme)

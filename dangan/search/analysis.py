@@ -1,0 +1,466 @@
+"""Chinese text analysis, done once in Python so both search backends index the same tokens.
+
+Why here and not in the engines: Elasticsearch's CJK analysers live in plugins the minimal
+distribution may lack, tantivy's n-gram tokenizer loses adjacency, and jieba-style word
+segmentation misses substrings (区花, 修资) — wrong for an archive, where a clerk expects
+every record containing the characters she typed. So the text is folded and split here;
+each engine only splits the result on whitespace.
+
+The pipeline, identical at index time, at query time and in the brute-force recall check:
+
+1. **Fold** every character on its own: lowercase, NFKC (full-width → half-width,
+   ``㎡`` → ``m2``), then OpenCC ``t2s`` (Traditional → Simplified). Character-wise on
+   purpose: phrase-level conversion depends on context (``瞭解`` → ``了解`` but ``瞭`` →
+   ``瞭``), so a word and the same word inside a longer text could fold differently and a
+   substring search would miss. It also keeps offsets one-to-one for highlighting.
+2. **Split** into runs: CJK runs (Han, kana, hangul) and Latin/digit runs; everything
+   else separates.
+3. **Tokens**: a CJK run ``c1…cn`` becomes its overlapping bigrams ``c1c2 … c(n-1)cn``
+   followed by the last character ``cn`` alone (a one-character run is just that
+   character). Every character is thus the *first* character of exactly one token of its
+   run, which makes matching exact:
+
+   - a word of two or more characters is the phrase of its bigrams (consecutive
+     bigrams at consecutive positions can only come from one contiguous run);
+   - a one-character word ``水`` is "a token starting with 水" (a prefix), which finds
+     it inside ``供水管`` (token ``水管``) and at the end of ``供水`` (token ``水``);
+   - the trailing unigram keeps adjacency across scripts: ``电梯A`` indexes as
+     ``电梯 梯 a``, so the query ``梯A`` matches.
+
+   Latin/digit runs are single tokens (word semantics: ``lift`` does not match
+   ``lifting``).
+
+4. **Codes** (location codes, 档号, 维修编码) are exact keywords, indexed with every prefix
+   that ends at a segment boundary, so ``A-01-001`` finds every flat in that unit.
+
+The hot path (`token_streams`) works on a whole batch at once with numpy lookup tables:
+per-character Python loops were the indexing bottleneck.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import json
+import os
+import re
+import threading
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "CJK_CLASS",
+    "MAX_TOKEN_CHARS",
+    "analyze",
+    "code_prefixes",
+    "fold",
+    "location_prefixes",
+    "normalize_code",
+    "snippet",
+    "token_streams",
+    "tokens",
+    "word_pattern",
+]
+
+#: Characters analysed as CJK (bigrams): kana, CJK ext. A, unified ideographs,
+#: compatibility ideographs, hangul syllables, and the supplementary ideograph planes.
+CJK_CLASS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af\U00020000-\U0003134f"
+_CJK_RANGES = ((0x3040, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF),
+               (0xAC00, 0xD7AF), (0x20000, 0x3134F))
+
+#: Longer Latin/digit runs are cut into pieces of this many characters (Elasticsearch's
+#: whitespace analyser splits at 255; cutting here keeps both engines identical).
+MAX_TOKEN_CHARS = 255
+
+_SEP, _WORD, _CJK, _DOC = 0, 1, 2, 3
+_SPACE = 0x20
+_DOC_MARK = 0x01
+
+
+@dataclass(frozen=True)
+class _Tables:
+    fold: np.ndarray          # uint32[0x110000]: folded code point (identity when unchanged)
+    cls: np.ndarray           # uint8[0x110000]: class of a *folded* code point
+    expand: dict[str, str]    # characters whose fold is not one character (㎡ → m2)
+    expand_rx: re.Pattern[str] | None
+    expands: np.ndarray       # bool[0x110000]: the code point is a key of `expand`
+    str_table: dict[int, str | int]  # the same fold for str.translate (short strings)
+
+
+_tables: _Tables | None = None
+_tables_lock = threading.Lock()
+
+
+def _fold_candidates() -> list[int]:
+    """Code points whose fold may differ: the BMP, plane 1 and the compatibility ideographs."""
+    cps = [c for c in range(0x20000) if not 0xD800 <= c < 0xE000]
+    cps.extend(range(0x2F800, 0x2FA20))
+    return cps
+
+
+def _compute_fold() -> tuple[dict[int, str], list[tuple[int, int]]]:
+    """The character folds that differ from identity, and the ranges of word characters.
+
+    About a second of work (NFKC and OpenCC over every candidate code point), so the
+    result is cached on disk by `_load_fold`.
+    """
+    import opencc  # imported lazily: a CLI that never searches should not pay for it
+
+    t2s = opencc.OpenCC("t2s")
+    cps = _fold_candidates()
+    chars = [chr(c) for c in cps]
+    # NFKC and lowercase in one C call each; NUL separates the characters (a starter,
+    # so nothing composes across it).
+    lowered = unicodedata.normalize("NFKC", "\x00".join(chars).lower()).lower().split("\x00")
+    if len(lowered) != len(chars):  # pragma: no cover - defensive: fall back per character
+        lowered = [unicodedata.normalize("NFKC", ch.lower()).lower() for ch in chars]
+    mapping: dict[int, str] = {cp: out for cp, ch, out in zip(cps, chars, lowered, strict=True) if out != ch}
+    # Traditional → Simplified, only where there is an ideograph to convert; one call,
+    # newline-separated (no candidate that reaches OpenCC contains a newline).
+    ideo = [(cp, out) for cp, out in zip(cps, lowered, strict=True) if out and max(out) >= "\u2e80"]
+    ideo.extend((c, chr(c)) for c in range(0x20000, 0x31350) if not 0x2F800 <= c < 0x2FA20)
+    converted = t2s.convert("\n".join(out for _, out in ideo)).split("\n")
+    if len(converted) != len(ideo):  # pragma: no cover - defensive
+        converted = [t2s.convert(out) for _, out in ideo]
+    for (cp, _), out in zip(ideo, converted, strict=True):
+        if out != chr(cp):
+            mapping[cp] = out
+        else:
+            mapping.pop(cp, None)
+    # Fixpoint: folding a folded string changes nothing (t2s output may itself be foldable).
+    for _ in range(3):
+        changed = False
+        for cp, out in list(mapping.items()):
+            again = "".join(mapping.get(ord(ch), ch) for ch in out)
+            if again != out:
+                mapping[cp] = again
+                changed = True
+        if not changed:
+            break
+    # Letters and digits: Python's notion (str.isalnum, as in the regex class [^\W_]).
+    # Outside the BMP and plane 1 they are all ideographs, which are classed separately.
+    ranges: list[tuple[int, int]] = []
+    for m in re.finditer(r"[^\W_]+", "".join(chars)):
+        lo, hi = cps[m.start()], cps[m.end() - 1]
+        if hi - lo == m.end() - 1 - m.start():
+            ranges.append((lo, hi))
+        else:  # the run crosses the surrogate gap
+            ranges.extend((cp, cp) for cp in cps[m.start() : m.end()])
+    return mapping, ranges
+
+
+def _cache_file() -> Path:
+    import opencc
+
+    base = os.environ.get("DANGAN_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "dangan")
+    key = f"v{_FOLD_VERSION}-opencc{getattr(opencc, '__version__', '?')}-unicode{unicodedata.unidata_version}"
+    return Path(base) / f"search-fold-{key}.json"
+
+
+_FOLD_VERSION = 1
+
+
+def _load_fold() -> tuple[dict[int, str], list[tuple[int, int]]]:
+    """`_compute_fold`, cached in the user's cache directory (best effort)."""
+    path = _cache_file()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return {int(k): v for k, v in data["fold"].items()}, [tuple(r) for r in data["word"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    mapping, ranges = _compute_fold()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"fold": mapping, "word": ranges}, ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only home only costs the second again next time
+    return mapping, ranges
+
+
+def _build_tables() -> _Tables:
+    """Turn the fold into numpy lookup tables for `token_streams` and a str.translate table."""
+    mapping, ranges = _load_fold()
+    size = 0x110000
+    fold_arr = np.arange(size, dtype=np.uint32)
+    expand: dict[str, str] = {}
+    str_table: dict[int, str | int] = {}
+
+    def word_like(s: str) -> bool:
+        return any(ch.isalnum() for ch in s)
+
+    for cp, out in mapping.items():
+        ch = chr(cp)
+        if len(out) == 1:
+            fold_arr[cp] = ord(out)
+            str_table[cp] = out
+        elif word_like(out) or word_like(ch):
+            # Only expansions that matter to tokens; "…" → "..." is punctuation either way
+            # and stays as it is, which keeps offsets one-to-one for most texts.
+            expand[ch] = out
+            str_table[cp] = out
+    cls = np.zeros(size, dtype=np.uint8)
+    for lo, hi in ranges:
+        cls[lo : hi + 1] = _WORD
+    for lo, hi in _CJK_RANGES:
+        cls[lo : hi + 1] = _CJK
+    expand_rx = re.compile("[" + "".join(re.escape(ch) for ch in expand) + "]") if expand else None
+    expands = np.zeros(size, dtype=bool)
+    expands[[ord(ch) for ch in expand]] = True
+    return _Tables(fold_arr, cls, expand, expand_rx, expands, str_table)
+
+
+def _get_tables() -> _Tables:
+    global _tables
+    if _tables is None:
+        with _tables_lock:
+            if _tables is None:
+                _tables = _build_tables()
+    return _tables
+
+
+def fold(text: str) -> str:
+    """Lowercase, NFKC and Traditional→Simplified, character by character.
+
+    The result is what tokens are made of; `snippet` and the recall check compare against
+    it. Offsets are one-to-one unless the text holds an expanding character such as ㎡.
+    """
+    return text.translate(_get_tables().str_table)
+
+
+def _encode(texts: Sequence[str], t: _Tables) -> tuple[list[str], np.ndarray]:
+    """Join the texts (SOH between them) and return their code points.
+
+    The rare multi-character folds (㎡ → m2) are applied first, only to the texts that
+    hold one; a numpy lookup finds them without scanning every text in Python.
+    """
+    parts = list(texts)
+    raw = np.frombuffer("\x01".join(parts).encode("utf-32-le"), dtype=np.uint32)
+    hits = np.flatnonzero(t.expands[raw])
+    if hits.size and t.expand_rx is not None:
+        starts = np.cumsum([0] + [len(p) + 1 for p in parts[:-1]])
+        for i in sorted(set(np.searchsorted(starts, hits, side="right") - 1)):
+            parts[i] = t.expand_rx.sub(lambda m: t.expand[m.group()], parts[i])
+        raw = np.frombuffer("\x01".join(parts).encode("utf-32-le"), dtype=np.uint32)
+    return parts, raw
+
+
+def token_streams(texts: Sequence[str]) -> list[str]:
+    """Token stream of each text: tokens separated by whitespace, ready for a
+    whitespace tokenizer (tantivy ``whitespace``, Elasticsearch ``whitespace`` analyser).
+
+    Works on the whole batch at once, so call it with many texts: per-character work is
+    done by numpy lookups, not Python loops.
+    """
+    return analyze(texts)[0]
+
+
+def analyze(texts: Sequence[str], initials: bool = False) -> tuple[list[str], list[str] | None]:
+    """Token streams of a batch and, if asked, their *initials* streams.
+
+    The initials stream holds the first character of each token at the same position
+    (what Elasticsearch's ``index_prefixes`` with one character indexes), so a
+    one-character word is a plain term there instead of a prefix over many bigrams.
+    """
+    if not texts:
+        return [], ([] if initials else None)
+    t = _get_tables()
+    parts, raw = _encode(texts, t)
+    folded = t.fold[raw]
+    cls = t.cls[folded]
+    if len(parts) > 1:
+        lengths = np.fromiter((len(p) for p in parts), dtype=np.int64, count=len(parts))
+        cls[np.cumsum(lengths[:-1] + 1) - 1] = _DOC
+    n = len(folded)
+    nxt_cls = np.zeros(n, dtype=np.uint8)
+    nxt_cls[:-1] = cls[1:]
+    is_word = cls == _WORD
+    word_cont = is_word & (nxt_cls == _WORD)
+    is_cjk = cls == _CJK
+    pair = is_cjk & (nxt_cls == _CJK)
+    silent = word_cont | (cls == _SEP) | (cls == _DOC)
+    out = np.zeros((n, 3), dtype=np.uint32)
+    # column 0: the character itself, a space for a separator, SOH between documents
+    col0 = out[:, 0]
+    col0[:] = folded
+    col0[cls == _SEP] = _SPACE
+    col0[cls == _DOC] = _DOC_MARK
+    # column 1: a bigram's second character, else the space that ends a token
+    col1 = out[:, 1]
+    col1[:] = _SPACE
+    col1[:-1][pair[:-1]] = folded[1:][pair[:-1]]
+    col1[silent] = 0
+    # column 2: the space after a bigram
+    out[pair, 2] = _SPACE
+    long_words = bool(n) and _has_long_word(is_word, word_cont)
+    streams = _split_docs(out, len(parts), long_words)
+    if not initials:
+        return streams, None
+    # initials: every CJK character alone; Latin/digit tokens whole (as in the tokens)
+    ini = np.zeros((n, 2), dtype=np.uint32)
+    ini[:, 0] = col0
+    ini[:, 1] = _SPACE
+    ini[silent, 1] = 0
+    return streams, _split_docs(ini, len(parts), long_words)
+
+
+def _split_docs(out: np.ndarray, count: int, long_words: bool) -> list[str]:
+    text = out.tobytes().decode("utf-32-le").replace("\x00", "")
+    streams = text.split("\x01") if count > 1 else [text]
+    if long_words:
+        streams = [_cut_long(s) for s in streams]
+    return streams
+
+
+def _has_long_word(is_word: np.ndarray, word_cont: np.ndarray) -> bool:
+    """Whether any Latin/digit run is longer than MAX_TOKEN_CHARS (vectorised)."""
+    ends = np.flatnonzero(is_word & ~word_cont)
+    if not ends.size:
+        return False
+    starts = np.flatnonzero(is_word & ~np.concatenate(([False], word_cont[:-1])))
+    return bool(np.any(ends - starts + 1 > MAX_TOKEN_CHARS))
+
+
+_LONG_RUN = re.compile(r"\S{" + str(MAX_TOKEN_CHARS + 1) + ",}")
+
+
+def _cut_long(stream: str) -> str:
+    if not _LONG_RUN.search(stream):
+        return stream
+    return _LONG_RUN.sub(
+        lambda m: " ".join(m.group()[i : i + MAX_TOKEN_CHARS]
+                           for i in range(0, len(m.group()), MAX_TOKEN_CHARS)), stream)
+
+
+def tokens(text: str) -> list[str]:
+    """The tokens of one text (query words, tests); see `token_streams` for batches."""
+    return token_streams([text])[0].split()
+
+
+def is_cjk_char(ch: str) -> bool:
+    """Whether a single (folded) character is analysed as CJK."""
+    return len(ch) == 1 and int(_get_tables().cls[ord(ch)]) == _CJK
+
+
+# ----------------------------------------------------------------------------- codes
+
+_CODE_SEP = re.compile(r"[^0-9A-Z]+")
+_MAINTENANCE = re.compile(r"[0-9]{6}")
+
+
+def normalize_code(code: str) -> str:
+    """Canonical form of a code: NFKC (full-width folded), upper case, no outer separators."""
+    return unicodedata.normalize("NFKC", code).strip().upper().strip("-·./_ ")
+
+
+def code_prefixes(code: str) -> list[str]:
+    """The code and each prefix ending at a segment boundary, shortest first.
+
+    ``A-01-001-0101`` → ``A``, ``A-01``, ``A-01-001``, ``A-01-001-0101``; a six-digit
+    维修编码 ``010023`` also yields its two-digit type ``01``.
+    """
+    s = normalize_code(code)
+    if not s:
+        return []
+    out = [s[: m.start()] for m in _CODE_SEP.finditer(s) if m.start() > 0]
+    if _MAINTENANCE.fullmatch(s):
+        out.append(s[:2])
+    out.append(s)
+    return list(dict.fromkeys(out))
+
+
+def location_prefixes(location: str | None) -> list[str]:
+    """A location code and its higher levels (project, building, unit)."""
+    return code_prefixes(location) if location else []
+
+
+# ------------------------------------------------------------------------ highlighting
+
+_NON_TOKEN = r"[^\w]*"   # what may separate two runs of one word inside a text
+
+
+@functools.lru_cache(maxsize=1024)
+def word_pattern(word: str) -> str | None:
+    """Regex (over folded text) for the places a query word matches, for highlighting.
+
+    Runs of the word may be separated by non-word characters in the text, as in the
+    index (``5楼`` also matches ``5 楼``); Latin runs match whole words only.
+    """
+    folded = fold(word)
+    runs = re.findall(f"[{CJK_CLASS}]+|[^\\W_{CJK_CLASS}]+", folded)
+    if not runs:
+        return None
+    latin_edge = f"[^\\W_{CJK_CLASS}]"
+    pieces = []
+    for i, run in enumerate(runs):
+        p = re.escape(run)
+        if not is_cjk_char(run[0]):
+            if i == 0:
+                p = f"(?<!{latin_edge})" + p
+            if i == len(runs) - 1:
+                p = p + f"(?!{latin_edge})"
+        pieces.append(p)
+    return _NON_TOKEN.join(pieces)
+
+
+def snippet(text: str, words: Iterable[str], width: int = 120, before: int = 30) -> str:
+    """An HTML-escaped window of `text` around the first match, matches in ``<mark>``.
+
+    Matching runs on the folded text (so 電梯 highlights 电梯 and vice versa); the marks
+    are placed on the original characters. Without a match the window is the start.
+    """
+    if not text:
+        return ""
+    patterns = [p for p in dict.fromkeys(word_pattern(w) for w in words) if p]
+    folded = fold(text)
+    if len(folded) == len(text):
+        to_orig = None
+    else:  # an expanding character: map folded offsets back character by character
+        table = _get_tables().str_table
+        to_orig = []
+        for i, ch in enumerate(text):
+            piece = table.get(ord(ch), ch)
+            to_orig.extend([i] * len(piece if isinstance(piece, str) else ch))
+        to_orig.append(len(text))
+    spans: list[tuple[int, int]] = []
+    if patterns:
+        rx = re.compile("|".join(f"(?:{p})" for p in patterns))
+        for m in rx.finditer(folded):
+            if m.end() > m.start():
+                a, b = m.start(), m.end()
+                if to_orig is not None:
+                    a, b = to_orig[a], to_orig[b - 1] + 1
+                spans.append((a, b))
+    start = max(0, spans[0][0] - before) if spans else 0
+    end = min(len(text), start + width)
+    if spans and spans[0][1] > end:  # a very long first match: show it whole
+        end = spans[0][1]
+    out = ["…" if start > 0 else ""]
+    pos = start
+    for a, b in spans:
+        if b <= pos:
+            continue
+        if a >= end:
+            break
+        a = max(a, pos)
+        b = min(b, end)
+        out.append(html.escape(text[pos:a]))
+        out.append("<mark>" + html.escape(text[a:b]) + "</mark>")
+        pos = b
+    out.append(html.escape(text[pos:end]))
+    if end < len(text):
+        out.append("…")
+    return _collapse_ws("".join(out))
+
+
+_WS = re.compile(r"\s+")
+
+
+def _collapse_ws(s: str) -> str:
+    return _WS.sub(" ", s).strip()
