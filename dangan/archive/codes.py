@@ -383,7 +383,7 @@ def template_problem(pattern: str) -> str | None:
 
 @dataclass(frozen=True)
 class ArchiveTemplate:
-    """A 档号 layout: the template string, the件号 width and the fixed settings it uses.
+    """A 档号 layout: the template string, the 件号 width and the fixed settings it uses.
 
     `codes` (when given) is the scheme whose category codes and location rules apply;
     `Scheme.archive_template` fills it in, so callers can pass the template alone.
@@ -592,7 +592,9 @@ class MaintenanceCode:
     def format(self, codes: CodeScheme | None = None) -> str:
         """Render under a scheme, refusing types it does not define or serials that overflow."""
         codes = codes or default_codes()
-        return str(parse_maintenance_code(f"{self.type}{self.serial:0{codes.maintenance_serial_digits}d}", codes))
+        text = f"{self.type}{self.serial:0{codes.maintenance_serial_digits}d}"
+        parse_maintenance_code(text, codes)
+        return text
 
     def __str__(self) -> str:
         # The packaged scheme's 4-digit serial; a scheme with another width uses .format(codes).
@@ -707,13 +709,14 @@ def _to_traditional() -> Any:
     return opencc.OpenCC("s2t")
 
 
-def _name_variants(name: str) -> set[str]:
+@functools.lru_cache(maxsize=4096)
+def _name_variants(name: str) -> frozenset[str]:
     """A registered name in Simplified and Traditional script (翠湖花园 / 翠湖花園)."""
     out = {name}
     conv = _to_traditional()
     if conv is not None:
         out.add(conv.convert(name))
-    return out
+    return frozenset(out)
 
 
 @functools.lru_cache(maxsize=64)

@@ -260,6 +260,11 @@ def _default_scheme() -> Scheme:
     return _parse(default_scheme_text(), "scheme.toml（内置默认方案）", None)
 
 
+def _in(where: str) -> str:
+    """"中" + the place, spaced only next to ASCII so the sentence reads naturally."""
+    return "中" + (" " if where[0].isascii() else "") + where + (" " if where[-1].isascii() else "")
+
+
 def _show(value: object) -> str:
     if isinstance(value, str):
         return f'"{value}"'
@@ -284,14 +289,14 @@ class _Reader:
     def only(self, table: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> None:
         for key in table:
             if key not in allowed:
-                self.fail(f"中 {where} 有未知字段 {key}：可用字段为 {'、'.join(allowed)}")
+                self.fail(f"{_in(where)}有未知字段 {key}：可用字段为 {'、'.join(allowed)}")
 
     def table(self, data: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
         value = data.get(key)
         if value is None:
             self.fail(f"缺少 {where}")
         if not isinstance(value, dict):
-            self.fail(f"中 {where} 应为表，实际为 {_show(value)}")
+            self.fail(f"{_in(where)}应为表，实际为 {_show(value)}")
         return value
 
     def tables(self, data: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
@@ -306,24 +311,24 @@ class _Reader:
                pattern: re.Pattern[str] | None = None, expected: str = "") -> str | None:
         if key not in table:
             if required:
-                self.fail(f"中 {where} 缺少字段 {key}")
+                self.fail(f"{_in(where)}缺少字段 {key}")
             return None
         value = table[key]
         if not isinstance(value, str) or not value.strip() or value != value.strip():
-            self.fail(f"中 {where} 的 {key} 应为非空文本（首尾无空白），实际为 {_show(value)}")
+            self.fail(f"{_in(where)}的 {key} 应为非空文本（首尾无空白），实际为 {_show(value)}")
         if pattern is not None and not pattern.fullmatch(value):
-            self.fail(f"中 {where} 的 {key} {_show(value)} 不符合要求：应为{expected}")
+            self.fail(f"{_in(where)}的 {key} {_show(value)} 不符合要求：应为{expected}")
         return value
 
     def integer(self, table: Mapping[str, Any], key: str, where: str, lo: int, hi: int,
                 default: int | None = None) -> int:
         if key not in table:
             if default is None:
-                self.fail(f"中 {where} 缺少字段 {key}")
+                self.fail(f"{_in(where)}缺少字段 {key}")
             return default
         value = table[key]
         if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-            self.fail(f"中 {where} 的 {key} 应为 {lo} 到 {hi} 之间的整数，实际为 {_show(value)}")
+            self.fail(f"{_in(where)}的 {key} 应为 {lo} 到 {hi} 之间的整数，实际为 {_show(value)}")
         return value
 
     def unique(self, seen: dict[str, str], value: str, what: str, where: str) -> None:
@@ -375,7 +380,7 @@ def _parse(text: str, file_name: str, path: Path | None) -> Scheme:
         r.unique(seen_key, key, "密级 key", where)
         r.unique(seen_name, lname, "密级名称", where)
         if level != i - 1:
-            r.fail(f"中 {where} 的 level 应为 {i - 1}：密级须按由低到高排列，level 从 0 起连续编号")
+            r.fail(f"{_in(where)}的 level 应为 {i - 1}：密级须按由低到高排列，level 从 0 起连续编号")
         levels.append(SecurityLevel(level, key, lname))
     by_level_key = {lv.key: lv for lv in levels}
     level_choices = "、".join(by_level_key)
@@ -395,7 +400,7 @@ def _parse(text: str, file_name: str, path: Path | None) -> Scheme:
     for i, item in enumerate(r.tables(data, "project_types"), 1):
         where = _entry("project_types", i, item, "key")
         r.only(item, ("letter", "key", "name"), where)
-        letter = r.string(item, "letter", where, pattern=re.compile("[A-Z]"), expected="1 个大写字母，例如 A")
+        letter = r.string(item, "letter", where, pattern=re.compile("[A-Z]"), expected=" 1 个大写字母，例如 A")
         key = r.string(item, "key", where, pattern=_KEY, expected="小写英文字母开头的标识，例如 residential")
         pname = r.string(item, "name", where)
         assert letter is not None and key is not None and pname is not None
@@ -409,7 +414,7 @@ def _parse(text: str, file_name: str, path: Path | None) -> Scheme:
     r.only(codes_t, ("separator", "project_max_digits", "building_digits", "unit_digits", "room_digits"),
            "[codes]")
     separator = r.string(codes_t, "separator", "[codes]", pattern=re.compile(r"[^0-9A-Za-z\s{}\u3000]"),
-                         expected="1 个不是字母、数字或空白的符号，例如 -")
+                         expected=" 1 个不是字母、数字或空白的符号，例如 -")
     widths = {k: r.integer(codes_t, k, "[codes]", 1, 9)
               for k in ("building_digits", "unit_digits", "room_digits")}
     project_max_digits = r.integer(codes_t, "project_max_digits", "[codes]", 0, 6)
@@ -431,7 +436,7 @@ def _parse(text: str, file_name: str, path: Path | None) -> Scheme:
         mname = r.string(item, "name", where)
         assert mcode is not None and key is not None and mname is not None
         if int(mcode) == 0:
-            r.fail(f"中 {where} 的 code {_show(mcode)} 不符合要求：不能全为 0")
+            r.fail(f"{_in(where)}的 code {_show(mcode)} 不符合要求：不能全为 0")
         r.unique(seen_code, mcode, "维修类型代码", where)
         r.unique(seen_key, key, "维修类型 key", where)
         r.unique(seen_name, mname, "维修类型名称", where)
@@ -454,33 +459,33 @@ def _parse(text: str, file_name: str, path: Path | None) -> Scheme:
         r.unique(seen_code, code, "类别代码", where)
         r.unique(seen_name, cname, "类别名称", where)
         if "retention" not in item:
-            r.fail(f'中 {where} 缺少字段 retention：应为保管年数或 "permanent"')
+            r.fail(f'{_in(where)}缺少字段 retention：应为保管年数或 "permanent"')
         retention = item["retention"]
         if retention == "permanent":
             years = None
         elif isinstance(retention, int) and not isinstance(retention, bool) and 0 < retention <= 1000:
             years = retention
         else:
-            r.fail(f'中 {where} 的 retention 应为正整数年数或 "permanent"，实际为 {_show(retention)}')
+            r.fail(f'{_in(where)}的 retention 应为正整数年数或 "permanent"，实际为 {_show(retention)}')
         trigger = item.get("trigger")
         if years is None and trigger is not None:
-            r.fail(f"中 {where} 是永久保管，不应写 trigger（现为 {_show(trigger)}）")
+            r.fail(f"{_in(where)}是永久保管，不应写 trigger（现为 {_show(trigger)}）")
         if years is not None and trigger is None:
-            r.fail(f"中 {where} 缺少字段 trigger：非永久保管的类别须写明从哪天起算，可选 {triggers}")
+            r.fail(f"{_in(where)}缺少字段 trigger：非永久保管的类别须写明从哪天起算，可选 {triggers}")
         if trigger is not None and trigger not in TRIGGERS:
-            r.fail(f"中 {where} 的 trigger {_show(trigger)} 未知：可选 {triggers}")
+            r.fail(f"{_in(where)}的 trigger {_show(trigger)} 未知：可选 {triggers}")
         sec_key = r.string(item, "security", where)
         if sec_key not in by_level_key:
-            r.fail(f"中 {where} 的 security {_show(sec_key)} 未定义：可选 {level_choices}")
+            r.fail(f"{_in(where)}的 security {_show(sec_key)} 未定义：可选 {level_choices}")
         keywords = item.get("keywords", [])
         if not isinstance(keywords, list):
-            r.fail(f"中 {where} 的 keywords 应为文本数组，实际为 {_show(keywords)}")
+            r.fail(f"{_in(where)}的 keywords 应为文本数组，实际为 {_show(keywords)}")
         seen_kw: set[str] = set()
         for kw in keywords:
             if not isinstance(kw, str) or not kw.strip() or kw != kw.strip():
-                r.fail(f"中 {where} 的 keywords 含有无效关键词 {_show(kw)}：应为非空文本，首尾无空白")
+                r.fail(f"{_in(where)}的 keywords 含有无效关键词 {_show(kw)}：应为非空文本，首尾无空白")
             if kw in seen_kw:
-                r.fail(f"中 {where} 的 keywords 中关键词 {_show(kw)} 重复")
+                r.fail(f"{_in(where)}的 keywords 中关键词 {_show(kw)} 重复")
             seen_kw.add(kw)
         categories.append(Category(key, code, cname, description, years, trigger,
                                    by_level_key[sec_key], tuple(keywords)))

@@ -598,3 +598,10 @@ def test_any_text_yields_only_valid_non_overlapping_places(text: str) -> None:
         assert text[m.start:m.end] == m.text
         assert parse_location(str(m.location)) == m.location
     assert all(a.end <= b.start for a, b in itertools.pairwise(found))
+
+
+def test_maintenance_rules_follow_the_code_scheme() -> None:
+    five = dataclasses.replace(CODES, maintenance_serial_digits=5)
+    assert MaintenanceCode("01", 23).format(five) == "0100023"
+    assert parse_maintenance_code("0100023", five) == MaintenanceCode("01", 23)
+    assert "7 位数字（2 位类型 + 5 位流水号）" in refused(parse_maintenance_code, "010023", five)
