@@ -30,9 +30,9 @@ import math
 import random
 import re
 import unicodedata
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any, Protocol
 
 import numpy as np
@@ -105,14 +105,14 @@ def normalise_text(text: str) -> str:
     return _DIGITS.sub("0", t)
 
 
-def _ngrams(text: str, n_max: int, weight: int, out: Counter[str]) -> None:
+def _ngrams(text: str, n_max: int) -> list[str]:
+    """Character 1..n_max-grams within runs of CJK/letters/digits (never across punctuation)."""
+    out: list[str] = []
     for run in _SPLIT.split(text):
-        if not run:
-            continue
         n_run = len(run)
-        for n in range(1, n_max + 1):
-            for i in range(n_run - n + 1):
-                out[run[i:i + n]] += weight
+        for n in range(1, min(n_max, n_run) + 1):
+            out.extend([run[i:i + n] for i in range(n_run - n + 1)])
+    return out
 
 
 # --------------------------------------------------------------------------- classifier
@@ -131,7 +131,7 @@ class Classifier:
     """
 
     def __init__(self, categories: Sequence[CategoryLike], threshold: float = DEFAULT_THRESHOLD,
-                 *, ngram_max: int = 3, title_weight: int = 3, alpha: float = 0.05,
+                 *, ngram_max: int = 3, title_weight: int = 3, alpha: float = 0.02,
                  keyword_beta: float = 1.2) -> None:
         if not categories:
             raise ValueError("分类器至少需要一个类别")
@@ -154,9 +154,11 @@ class Classifier:
         self._n_rows = 0
         self._totals = np.zeros(len(self.keys), dtype=np.float64)
         self._docs = np.zeros(len(self.keys), dtype=np.float64)
-        # calibration: model temperature and keyword weight (fitted in train)
+        # calibration (fitted in train): model temperature, keyword weight, and a logistic
+        # map from (top-two margin, keyword agreement) to the probability of being right
         self.temperature = 1.0
         self.keyword_weight = 1.0
+        self.platt: tuple[float, float, float] | None = None
         self._logp: np.ndarray | None = None  # cached log θ, invalidated by learning
         self._kw = self._compile_keywords()
 
@@ -179,10 +181,10 @@ class Classifier:
             out.append([(w, min(len(w), 6) / 2.0) for w in sorted(words)])
         return out
 
-    def keyword_scores(self, text: str, title: str | None = None) -> np.ndarray:
+    def keyword_scores(self, text: str, title: str | None = None, *, normalised: bool = False) -> np.ndarray:
         """Per-category keyword evidence: weighted distinct hits in the text, title hits ×3."""
-        body = normalise_text(text)
-        head = normalise_text(title) if title else ""
+        body = text if normalised else normalise_text(text)
+        head = (title if normalised else normalise_text(title)) if title else ""
         scores = np.zeros(len(self.keys))
         for i, words in enumerate(self._kw):
             s = 0.0
@@ -214,11 +216,17 @@ class Classifier:
     def n_samples(self) -> int:
         return int(self._docs.sum())
 
-    def _features(self, text: str, title: str | None) -> Counter[str]:
-        feats: Counter[str] = Counter()
-        _ngrams(normalise_text(text), self.ngram_max, 1, feats)
+    def _features(self, text: str, title: str | None, *, normalised: bool = False) -> dict[str, int]:
+        """Body n-grams by presence (a boilerplate sentence repeated does not count more),
+        plus title n-grams with `title_weight` each."""
+        if not normalised:
+            text = normalise_text(text)
+            title = normalise_text(title) if title else title
+        feats = dict.fromkeys(_ngrams(text, self.ngram_max), 1)
         if title:
-            _ngrams(normalise_text(title), self.ngram_max, self.title_weight, feats)
+            tw = self.title_weight
+            for g in _ngrams(title, self.ngram_max):
+                feats[g] = feats.get(g, 0) + tw
         return feats
 
     def _category_index(self, category: str) -> int:
@@ -234,7 +242,7 @@ class Classifier:
             new[:old] = self._counts
             self._counts = new
 
-    def _add(self, feats: Counter[str], ci: int) -> None:
+    def _add(self, feats: Mapping[str, int], ci: int) -> None:
         vocab = self._vocab
         rows = []
         vals = []
@@ -264,7 +272,10 @@ class Classifier:
         on the rest, picks the temperature and keyword weight with the best held-out
         log-loss, and then learns the held-out part too.
         """
-        data = [(self._features(t, ti), self._category_index(c), t, ti) for t, ti, c in samples]
+        data = []
+        for t, ti, c in samples:
+            body, head = normalise_text(t), (normalise_text(ti) if ti else None)
+            data.append((self._features(body, head, normalised=True), self._category_index(c), body, head))
         if not calibrate or len(data) < 50:
             for feats, ci, _, _ in data:
                 self._add(feats, ci)
@@ -276,9 +287,12 @@ class Classifier:
         for i in order[cut:]:
             self._add(data[i][0], data[i][1])
         raw = np.stack([self._raw_scores(f) for f, _, _, _ in held])
-        kw = np.stack([self._keyword_logprob(self.keyword_scores(t, ti)) for _, _, t, ti in held])
+        kw = np.stack([self._keyword_logprob(self.keyword_scores(t, ti, normalised=True)) for _, _, t, ti in held])
         y = np.asarray([ci for _, ci, _, _ in held])
         self.temperature, self.keyword_weight = _fit_calibration(raw, kw, y)
+        z = raw / self.temperature + self.keyword_weight * kw
+        self.platt = _fit_platt(_margin(z), (z.argmax(axis=1) == kw.argmax(axis=1)).astype(float),
+                                (z.argmax(axis=1) == y).astype(float))
         for f, ci, _, _ in held:
             self._add(f, ci)
         return self
@@ -291,31 +305,35 @@ class Classifier:
             self._logp = np.log(counts + self.alpha) - np.log(denom)
         return self._logp
 
-    def _raw_scores(self, feats: Counter[str]) -> np.ndarray:
-        """NB log-joint per category, averaged per feature occurrence (length-independent)."""
+    def _raw_scores(self, feats: Mapping[str, int]) -> np.ndarray:
+        """NB log-joint per category, scaled by 1/sqrt(feature mass) (length-independent)."""
         logp = self._log_theta()
         prior = np.log((self._docs + 1.0) / (self._docs.sum() + len(self.keys)))
-        rows, vals = [], []
-        for f, n in feats.items():
-            r = self._vocab.get(f)
-            if r is not None:
-                rows.append(r)
-                vals.append(n)
-        if not rows:
+        rows = np.fromiter(map(self._vocab.get, feats, repeat(-1)), dtype=np.int64, count=len(feats))
+        vals = np.fromiter(feats.values(), dtype=np.float64, count=len(feats))
+        known = rows >= 0
+        if not known.any():
             return prior
-        v = np.asarray(vals, dtype=np.float64)
-        ll = v @ logp[np.asarray(rows, dtype=np.int64)]
+        v = vals[known]
+        ll = v @ logp[rows[known]]
         # averaging keeps the temperature meaningful across 50- and 5,000-character texts
         return prior + ll / math.sqrt(v.sum())
 
     # ------------------------------------------------------------------ predicting
 
     def probabilities(self, text: str, title: str | None = None) -> tuple[np.ndarray, str]:
-        """Posterior over `keys` and its source ("model", "keywords" or "none")."""
-        kw_scores = self.keyword_scores(text, title)
+        """Posterior over `keys` and its source ("model", "keywords" or "none").
+
+        With a fitted calibration the top category's probability is the calibrated
+        chance of being right, and the others share the rest in proportion.
+        """
+        body = normalise_text(text)
+        head = normalise_text(title) if title else None
+        kw_scores = self.keyword_scores(body, head, normalised=True)
         kw = self._keyword_logprob(kw_scores)
         if self.trained:
-            z = self._raw_scores(self._features(text, title)) / self.temperature + self.keyword_weight * kw
+            raw = self._raw_scores(self._features(body, head, normalised=True))
+            z = raw / self.temperature + self.keyword_weight * kw
             source = "model"
         elif kw_scores.any():
             z, source = kw, "keywords"
@@ -323,7 +341,16 @@ class Classifier:
             return np.full(len(self.keys), 1.0 / len(self.keys)), "none"
         z = z - z.max()
         p = np.exp(z)
-        return p / p.sum(), source
+        p = p / p.sum()
+        if source == "model" and self.platt is not None:
+            best = int(p.argmax())
+            a, b, c = self.platt
+            agree = float(best == int(kw.argmax()))
+            conf = 1.0 / (1.0 + math.exp(-(a * float(_margin(z[None, :])[0]) + b * agree + c)))
+            rest = p.sum() - p[best]
+            p = p * ((1.0 - conf) / rest) if rest > 0 else np.zeros_like(p)
+            p[best] = conf
+        return p, source
 
     def predict(self, text: str, title: str | None = None) -> Suggestion:
         """The most likely category, its confidence and up to three alternatives."""
@@ -355,7 +382,8 @@ class Classifier:
             "settings": {"threshold": self.threshold, "ngram_max": self.ngram_max,
                          "title_weight": self.title_weight, "alpha": self.alpha,
                          "keyword_beta": self.keyword_beta},
-            "calibration": {"temperature": self.temperature, "keyword_weight": self.keyword_weight},
+            "calibration": {"temperature": self.temperature, "keyword_weight": self.keyword_weight,
+                            "platt": list(self.platt) if self.platt else None},
             "docs": [_num(x) for x in self._docs],
             "totals": [_num(x) for x in self._totals],
             "features": features,
@@ -383,6 +411,7 @@ class Classifier:
         cal = doc["calibration"]
         clf.temperature = float(cal["temperature"])
         clf.keyword_weight = float(cal["keyword_weight"])
+        clf.platt = tuple(float(x) for x in cal["platt"]) if cal.get("platt") else None  # type: ignore[assignment]
         col = np.asarray([clf._index[c.key] for c in saved], dtype=np.int64)
         clf._docs[col] = doc["docs"]
         clf._totals[col] = doc["totals"]
@@ -413,3 +442,25 @@ def _fit_calibration(raw: np.ndarray, kw: np.ndarray, y: np.ndarray) -> tuple[fl
             if loss < best[0] - 1e-9:
                 best = (loss, float(t), w)
     return best[1], best[2]
+
+
+def _margin(z: np.ndarray) -> np.ndarray:
+    """Log-odds gap between the best and the second-best category, per row."""
+    top2 = np.sort(z, axis=1)[:, -2:]
+    return top2[:, 1] - top2[:, 0]
+
+
+def _fit_platt(margin: np.ndarray, agree: np.ndarray, correct: np.ndarray) -> tuple[float, float, float]:
+    """Logistic regression P(correct) ~ margin + keyword agreement (Newton's method, ridge)."""
+    x = np.column_stack([margin, agree, np.ones_like(margin)])
+    w = np.zeros(3)
+    ridge = 1e-3 * np.eye(3)
+    for _ in range(50):
+        p = 1.0 / (1.0 + np.exp(-np.clip(x @ w, -30, 30)))
+        grad = x.T @ (p - correct) + ridge @ w
+        hess = (x * (p * (1 - p))[:, None]).T @ x + ridge
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return float(w[0]), float(w[1]), float(w[2])
