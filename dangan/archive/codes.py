@@ -35,6 +35,7 @@ __all__ = [
     "ProjectRef",
     "ProjectType",
     "default_codes",
+    "estate_named_in",
     "find_addresses",
     "format_archive_no",
     "parse_address",
@@ -731,6 +732,11 @@ def _address_regex(names: tuple[str, ...]) -> re.Pattern[str]:
     )
 
 
+@functools.lru_cache(maxsize=64)
+def _names_regex(names: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("|".join(map(re.escape, names)))
+
+
 @functools.lru_cache(maxsize=16)
 def _code_regex(separator: str) -> re.Pattern[str]:
     sep = re.escape(separator)
@@ -794,7 +800,8 @@ def find_addresses(text: str, projects: Sequence[ProjectRef] = (), default_proje
 
     Recognises A区1栋1单元101室 (also 區/棟/單元, 号楼/號樓, 座/幢, 房/号, Chinese numerals,
     building- or unit-only prefixes), registered estate names right before 1号楼…, and
-    code forms A-01 … A-01-001-0101 standing as their own token. Without a project letter,
+    code forms A-01 … A-01-001-0101 standing as their own token. A registered name on its
+    own is the project itself (翠湖花园 → A). Without a project letter,
     name or `default_project` there is no match; with only the default project, a match
     needs at least the unit, since "3栋" alone in prose is rarely an address. A number
     that overflows its segment discards the whole address.
@@ -808,6 +815,10 @@ def find_addresses(text: str, projects: Sequence[ProjectRef] = (), default_proje
         if not isinstance(result, str):
             loc, source = result
             candidates.append(AddressMatch(loc, m.start(), m.end(), m.group(), source))
+    if names:
+        for m in _names_regex(names).finditer(text):
+            loc = LocationCode(by_name[m.group()])
+            candidates.append(AddressMatch(loc, m.start(), m.end(), m.group(), "name"))
     for m in _code_regex(codes.separator).finditer(text):
         loc = _location_or_problem(m.group(), codes)
         if isinstance(loc, LocationCode):
@@ -831,6 +842,8 @@ def parse_address(s: str, projects: Sequence[ProjectRef] = (), default_project: 
     loc = _location_or_problem(body, codes)
     if isinstance(loc, LocationCode):
         return loc
+    if body in by_name:
+        return LocationCode(by_name[body])
     names = tuple(sorted(by_name, key=lambda n: (-len(n), n)))
     m = _address_regex(names).fullmatch(body)
     if m:
@@ -849,3 +862,17 @@ def parse_address(s: str, projects: Sequence[ProjectRef] = (), default_project: 
         raise InvalidInput(f'地址 "{s}" 中只有 "{found[0].text}" 能识别为位置，其余 "{rest}" 无法识别：'
                            f"应只写一个地址，例如 {example}")
     raise InvalidInput(f'地址 "{s}" 无法识别：应形如 {example}，或位置编码 {codes.example_location().format(codes)}')
+
+
+def estate_named_in(text: str, projects: Sequence[ProjectRef], codes: CodeScheme | None = None) -> str | None:
+    """The project code when `text` names exactly one registered estate, else None.
+
+    A document that names its estate once ("项目名称：翠湖花园") and then writes only
+    "1号楼2单元0502室" is placed by that name: pass the result as `default_project`.
+    """
+    by_name = _check_projects(projects, None, codes or default_codes())
+    if not by_name:
+        return None
+    names = tuple(sorted(by_name, key=lambda n: (-len(n), n)))
+    found = {by_name[m.group()] for m in _names_regex(names).finditer(text)}
+    return found.pop() if len(found) == 1 else None

@@ -17,6 +17,7 @@ from dangan.archive.codes import (
     MaintenanceCode,
     ProjectRef,
     default_codes,
+    estate_named_in,
     find_addresses,
     format_archive_no,
     parse_address,
@@ -508,6 +509,23 @@ def test_matches_do_not_overlap_and_come_in_order() -> None:
         ("A-01-002-0502", "name", "address"), ("A-01-002-0502", "letter", "code"), ("A-03", "letter", "address")]
     assert all(a.end <= b.start for a, b in itertools.pairwise(found))
     assert all(text[m.start:m.end] == m.text for m in found)
+
+
+def test_an_estate_name_alone_is_the_project() -> None:
+    assert locs("项目名称：翠湖花园二期", projects=ESTATES) == [("A2", "翠湖花园二期", "name")]
+    assert locs("金融中心大堂", projects=ESTATES) == [("B", "金融中心", "name")]
+    assert parse_address("翠湖花园", ESTATES) == parse_location("A")
+
+
+def test_a_document_naming_one_estate_places_its_bare_addresses() -> None:
+    text = "项目名称：翠湖花园\n报修地址：1号楼2单元0502室"
+    estate = estate_named_in(text, ESTATES)
+    assert estate == "A"
+    assert locs(text, projects=ESTATES, default_project=estate) == [
+        ("A", "翠湖花园", "name"), ("A-01-002-0502", "1号楼2单元0502室", "default")]
+    assert estate_named_in("翠湖花园与金融中心", ESTATES) is None
+    assert estate_named_in("没有项目", ESTATES) is None
+    assert estate_named_in("翠湖花園", ESTATES) == "A"
 
 
 def test_longest_estate_name_wins() -> None:
