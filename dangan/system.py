@@ -193,7 +193,7 @@ def init_archive(home: str | os.PathLike | None, admin: str, security: str, audi
         keyring = Keyring.create(settings.keyring_path)
     db.migrate()
     _check_key_matches(db, keyring)
-    system = open_dangan(settings=settings)
+    system = Dangan(settings, db, open_store(settings.store_url), keyring, load_scheme(settings.scheme_path))
     wanted = {"admin": admin, "security": security, "auditor": auditor}
     with db.session() as s:
         holders = s.get(Meta, "three_officers")

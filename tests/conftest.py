@@ -40,16 +40,36 @@ def pg_server_url() -> str:
     return proc.stdout.strip().splitlines()[-1]
 
 
+@pytest.fixture(scope="session")
+def pg_template(pg_server_url: str) -> str:
+    """A migrated database to copy: CREATE DATABASE … TEMPLATE is much faster than migrating."""
+    from dangan.archive.db import Database
+
+    name = f"tpl_{os.getpid()}"
+    admin = sa.create_engine(pg_server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    db = Database(pg_server_url.rsplit("/", 1)[0] + "/" + name)
+    db.migrate()
+    db.dispose()
+    yield name
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def db_url(request, tmp_path: Path) -> str:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'test.db'}"
         return
     server = request.getfixturevalue("pg_server_url")
+    template = request.getfixturevalue("pg_template")
     name = "t_" + uuid.uuid4().hex[:12]
     admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     yield server.rsplit("/", 1)[0] + "/" + name
     with admin.connect() as conn:
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, event, inspect
+from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -82,7 +82,11 @@ class Database:
         command.upgrade(cfg, "head")
 
     def is_initialised(self) -> bool:
-        return inspect(self.engine).has_table("meta")
+        """An archive lives here: the schema exists and `init` recorded its creation."""
+        if not inspect(self.engine).has_table("meta"):
+            return False
+        with self.read() as s:
+            return s.execute(text("SELECT 1 FROM meta WHERE key = 'created_at'")).first() is not None
 
     def dispose(self) -> None:
         self.engine.dispose()
