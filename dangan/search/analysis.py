@@ -1,7 +1,7 @@
 """Chinese text analysis, done once in Python so both search backends index the same tokens.
 
 Why here and not in the engines: Elasticsearch's CJK analysers live in plugins the minimal
-distribution may lack, tantivy's n-gram tokenizer loses adjacency, and jieba-style word
+distribution lacks, tantivy's n-gram tokenizer loses adjacency, and jieba-style word
 segmentation misses substrings (区花, 修资) — wrong for an archive, where a clerk expects
 every record containing the characters she typed. So the text is folded and split here;
 each engine only splits the result on whitespace.
@@ -15,26 +15,27 @@ The pipeline, identical at index time, at query time and in the brute-force reca
    substring search would miss. It also keeps offsets one-to-one for highlighting.
 2. **Split** into runs: CJK runs (Han, kana, hangul) and Latin/digit runs; everything
    else separates.
-3. **Tokens**: a CJK run ``c1…cn`` becomes its overlapping bigrams ``c1c2 … c(n-1)cn``
-   followed by the last character ``cn`` alone (a one-character run is just that
-   character). Every character is thus the *first* character of exactly one token of its
-   run, which makes matching exact:
+3. Two token streams per text:
 
-   - a word of two or more characters is the phrase of its bigrams (consecutive
-     bigrams at consecutive positions can only come from one contiguous run);
-   - a one-character word ``水`` is "a token starting with 水" (a prefix), which finds
-     it inside ``供水管`` (token ``水管``) and at the end of ``供水`` (token ``水``);
-   - the trailing unigram keeps adjacency across scripts: ``电梯A`` indexes as
-     ``电梯 梯 a``, so the query ``梯A`` matches.
+   - ``tok`` — a CJK run ``c1…cn`` (n ≥ 2) gives its overlapping bigrams ``c1c2 …
+     c(n-1)cn``; a one-character run gives that character; a Latin/digit run is one
+     token. A word whose CJK runs all have two or more characters is the phrase of its
+     bigrams: consecutive bigrams at consecutive positions can only come from one
+     contiguous run, so the match is exact, and a bigram is a single fast term.
+   - ``chr`` — one token per CJK character, marked ``c_`` when the next character
+     continues the run and ``c`` at the end of a run; Latin/digit runs as in ``tok``.
+     Words holding a one-character run (``水``, ``5楼``, ``2单元501室``) are phrases here:
+     every position is fixed except the word's last character, which in a text may end
+     its run or go on, so it is ``c`` *or* ``c_`` — two alternatives, never a prefix
+     expansion over thousands of bigrams (tantivy's regex phrases cost 20× more and
+     Elasticsearch's phrase-prefix is capped at 50 expansions, i.e. inexact).
 
-   Latin/digit runs are single tokens (word semantics: ``lift`` does not match
-   ``lifting``).
-
+   Latin/digit runs have word semantics (``lift`` does not match ``lifting``).
 4. **Codes** (location codes, 档号, 维修编码) are exact keywords, indexed with every prefix
    that ends at a segment boundary, so ``A-01-001`` finds every flat in that unit.
 
-The hot path (`token_streams`) works on a whole batch at once with numpy lookup tables:
-per-character Python loops were the indexing bottleneck.
+The hot path (`analyze`) works on a whole batch at once with numpy lookup tables:
+per-character Python loops were the indexing bottleneck (≈150 µs → ≈20 µs per record).
 """
 
 from __future__ import annotations
@@ -55,11 +56,13 @@ import numpy as np
 __all__ = [
     "CJK_CLASS",
     "MAX_TOKEN_CHARS",
+    "Phrase",
     "analyze",
     "code_prefixes",
     "fold",
     "location_prefixes",
     "normalize_code",
+    "phrase",
     "snippet",
     "token_streams",
     "tokens",
@@ -79,6 +82,7 @@ MAX_TOKEN_CHARS = 255
 _SEP, _WORD, _CJK, _DOC = 0, 1, 2, 3
 _SPACE = 0x20
 _DOC_MARK = 0x01
+_CONT = ord("_")  # marks a character whose run goes on, in the chr stream
 
 
 @dataclass(frozen=True)
@@ -252,24 +256,20 @@ def _encode(texts: Sequence[str], t: _Tables) -> tuple[list[str], np.ndarray]:
 
 
 def token_streams(texts: Sequence[str]) -> list[str]:
-    """Token stream of each text: tokens separated by whitespace, ready for a
-    whitespace tokenizer (tantivy ``whitespace``, Elasticsearch ``whitespace`` analyser).
+    """The ``tok`` stream of each text (see `analyze`)."""
+    return analyze(texts)[0]
+
+
+def analyze(texts: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The ``tok`` and ``chr`` streams of each text, tokens separated by whitespace —
+    ready for a whitespace tokenizer (tantivy ``whitespace``, Elasticsearch's
+    ``whitespace`` analyser).
 
     Works on the whole batch at once, so call it with many texts: per-character work is
     done by numpy lookups, not Python loops.
     """
-    return analyze(texts)[0]
-
-
-def analyze(texts: Sequence[str], initials: bool = False) -> tuple[list[str], list[str] | None]:
-    """Token streams of a batch and, if asked, their *initials* streams.
-
-    The initials stream holds the first character of each token at the same position
-    (what Elasticsearch's ``index_prefixes`` with one character indexes), so a
-    one-character word is a plain term there instead of a prefix over many bigrams.
-    """
     if not texts:
-        return [], ([] if initials else None)
+        return [], []
     t = _get_tables()
     parts, raw = _encode(texts, t)
     folded = t.fold[raw]
@@ -283,31 +283,35 @@ def analyze(texts: Sequence[str], initials: bool = False) -> tuple[list[str], li
     is_word = cls == _WORD
     word_cont = is_word & (nxt_cls == _WORD)
     is_cjk = cls == _CJK
-    pair = is_cjk & (nxt_cls == _CJK)
-    silent = word_cont | (cls == _SEP) | (cls == _DOC)
-    out = np.zeros((n, 3), dtype=np.uint32)
-    # column 0: the character itself, a space for a separator, SOH between documents
-    col0 = out[:, 0]
-    col0[:] = folded
-    col0[cls == _SEP] = _SPACE
-    col0[cls == _DOC] = _DOC_MARK
-    # column 1: a bigram's second character, else the space that ends a token
-    col1 = out[:, 1]
-    col1[:] = _SPACE
+    pair = is_cjk & (nxt_cls == _CJK)       # a CJK character followed by one in its run
+    prev_cjk = np.zeros(n, dtype=bool)
+    prev_cjk[1:] = is_cjk[:-1]
+    run_end = is_cjk & ~pair & prev_cjk     # last character of a run of two or more
+    base = folded.copy()
+    base[cls == _SEP] = _SPACE
+    base[cls == _DOC] = _DOC_MARK
+    ends_token = (is_word & ~word_cont) | (is_cjk & ~pair)
+
+    # tok: [char, next char | space, space] per bigram; [char, space] for a single
+    # character run; nothing for the last character of a longer run (it is already the
+    # second character of the last bigram); Latin characters run together.
+    tok = np.zeros((n, 3), dtype=np.uint32)
+    tok[:, 0] = base
+    tok[run_end, 0] = 0
+    col1 = tok[:, 1]
     col1[:-1][pair[:-1]] = folded[1:][pair[:-1]]
-    col1[silent] = 0
-    # column 2: the space after a bigram
-    out[pair, 2] = _SPACE
+    col1[ends_token & ~run_end & ~pair] = _SPACE
+    tok[pair, 2] = _SPACE
+
+    # chr: [char, "_" if the run goes on, space] per CJK character; Latin as in tok.
+    chars = np.zeros((n, 3), dtype=np.uint32)
+    chars[:, 0] = base
+    chars[pair, 1] = _CONT
+    chars[ends_token & ~is_cjk, 1] = _SPACE
+    chars[is_cjk, 2] = _SPACE
+
     long_words = bool(n) and _has_long_word(is_word, word_cont)
-    streams = _split_docs(out, len(parts), long_words)
-    if not initials:
-        return streams, None
-    # initials: every CJK character alone; Latin/digit tokens whole (as in the tokens)
-    ini = np.zeros((n, 2), dtype=np.uint32)
-    ini[:, 0] = col0
-    ini[:, 1] = _SPACE
-    ini[silent, 1] = 0
-    return streams, _split_docs(ini, len(parts), long_words)
+    return (_split_docs(tok, len(parts), long_words), _split_docs(chars, len(parts), long_words))
 
 
 def _split_docs(out: np.ndarray, count: int, long_words: bool) -> list[str]:
@@ -348,6 +352,40 @@ def is_cjk_char(ch: str) -> bool:
     return len(ch) == 1 and int(_get_tables().cls[ord(ch)]) == _CJK
 
 
+_RUNS = re.compile(f"[{CJK_CLASS}]+|[^\\W_{CJK_CLASS}]+")
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """How one query word is matched: a phrase of `tokens` in `field` (``tok`` or
+    ``chr``); with `last_alt`, the last token may also be that alternative (``c`` or
+    ``c_``: the word's last character ends its run in the text, or the run goes on)."""
+
+    field: str
+    tokens: tuple[str, ...]
+    last_alt: str | None = None
+
+    def variants(self) -> list[tuple[str, ...]]:
+        """The token sequences any of which matches (one or two)."""
+        if self.last_alt is None:
+            return [self.tokens]
+        return [self.tokens, (*self.tokens[:-1], self.last_alt)]
+
+
+def phrase(word: str) -> Phrase | None:
+    """The phrase a query word (or quoted phrase) matches; None if it has no letters,
+    digits or ideographs (punctuation only)."""
+    runs = _RUNS.findall(fold(word))
+    if not runs:
+        return None
+    tok_stream, chr_stream = analyze([word])
+    if not any(len(r) == 1 and is_cjk_char(r) for r in runs):
+        return Phrase("tok", tuple(tok_stream[0].split()))
+    toks = tuple(chr_stream[0].split())
+    alt = toks[-1] + "_" if is_cjk_char(runs[-1][-1]) else None
+    return Phrase("chr", toks, alt)
+
+
 # ----------------------------------------------------------------------------- codes
 
 _CODE_SEP = re.compile(r"[^0-9A-Z]+")
@@ -382,31 +420,29 @@ def location_prefixes(location: str | None) -> list[str]:
 
 # ------------------------------------------------------------------------ highlighting
 
-_NON_TOKEN = r"[^\w]*"   # what may separate two runs of one word inside a text
-
-
 @functools.lru_cache(maxsize=1024)
 def word_pattern(word: str) -> str | None:
     """Regex (over folded text) for the places a query word matches, for highlighting.
 
     Runs of the word may be separated by non-word characters in the text, as in the
-    index (``5楼`` also matches ``5 楼``); Latin runs match whole words only.
+    index (``5楼`` also matches ``5 楼``); two CJK runs need a separator between them (else
+    they would be one run); Latin runs match whole words only.
     """
-    folded = fold(word)
-    runs = re.findall(f"[{CJK_CLASS}]+|[^\\W_{CJK_CLASS}]+", folded)
+    runs = _RUNS.findall(fold(word))
     if not runs:
         return None
     latin_edge = f"[^\\W_{CJK_CLASS}]"
-    pieces = []
+    out = ""
     for i, run in enumerate(runs):
-        p = re.escape(run)
-        if not is_cjk_char(run[0]):
-            if i == 0:
-                p = f"(?<!{latin_edge})" + p
-            if i == len(runs) - 1:
-                p = p + f"(?!{latin_edge})"
-        pieces.append(p)
-    return _NON_TOKEN.join(pieces)
+        cjk = is_cjk_char(run[0])
+        if i:
+            out += "[\\W_]+" if cjk == is_cjk_char(runs[i - 1][0]) else "[\\W_]*"
+        elif not cjk:
+            out += f"(?<!{latin_edge})"
+        out += re.escape(run)
+        if i == len(runs) - 1 and not cjk:
+            out += f"(?!{latin_edge})"
+    return out
 
 
 def snippet(text: str, words: Iterable[str], width: int = 120, before: int = 30) -> str:
