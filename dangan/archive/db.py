@@ -7,6 +7,7 @@ gets row locks from `SELECT … FOR UPDATE` where the services need them.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dangan.errors import DanganError
 
+_local = threading.local()
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"  # dangan/migrations
 
 
@@ -64,9 +66,18 @@ class Database:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """One transaction: committed when the block ends, rolled back on any error."""
-        with self._sessions() as session, session.begin():
-            yield session
+        """One transaction: committed when the block ends, rolled back on any error.
+
+        A second write transaction opened inside the first on the same thread would wait
+        for itself on SQLite; it is refused at once instead."""
+        if getattr(_local, "writing", False):
+            raise RuntimeError("nested write transaction on one thread")
+        _local.writing = True
+        try:
+            with self._sessions() as session, session.begin():
+                yield session
+        finally:
+            _local.writing = False
 
     @contextmanager
     def read(self) -> Iterator[Session]:

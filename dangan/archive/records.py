@@ -231,6 +231,7 @@ class RecordsService:
                 else:
                     rec.archive_no = self._allocate_archive_no(s, rec, today)
                 s.add(rec)
+                s.flush()  # the row exists before rows that refer to it
                 for kind, token in dict.fromkeys(data.pii_tokens):
                     s.add(BlindIndex(token=token, record_id=record_id, kind=kind))
                 s.add(Outbox(record_id=record_id, op="upsert"))

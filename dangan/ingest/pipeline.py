@@ -100,6 +100,7 @@ class IngestPipeline:
         configured = workers if workers is not None else system.settings.ingest_workers
         self.workers = configured or (os.cpu_count() or 1)
         self._token = uuid.uuid4().hex[:8]
+        self._actor_name = "system"
 
     # -- batches --------------------------------------------------------------------
 
@@ -180,6 +181,7 @@ class IngestPipeline:
             on_finish: Callable[[IngestJob, dict], None] | None = None) -> Summary:
         """Process every pending job of the batch; returns the batch's results in order."""
         self.system.records.require(actor, "record.ingest")
+        self._actor_name = actor.name
         started = time.monotonic()
         self.recover()
         _ACTIVE_RUNS.add(self._token)
@@ -322,17 +324,12 @@ class IngestPipeline:
         with self.db.session() as s:
             self._mark(s, job, result)
             if result["status"] == "rejected":
-                self.system.audit.append(s, self.system_actor_name(job), "ingest.reject", job.name[:200],
+                self.system.audit.append(s, self._actor_name, "ingest.reject", job.name[:200],
                                          "failed", {"error": result.get("error")})
         if on_finish:
             on_finish(job, result)
         if progress:
             progress(result, result.get("pages") or 0)
-
-    def system_actor_name(self, job: IngestJob) -> str:
-        with self.db.session() as s:
-            batch = s.get(IngestBatch, job.batch_id)
-            return batch.created_by if batch else "system"
 
     @staticmethod
     def _result(name: str, status: str, **fields: object) -> dict:
