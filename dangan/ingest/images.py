@@ -72,13 +72,16 @@ def _check_size(size: tuple[int, int], max_pixels: int, page: int | None) -> Non
 
 
 def _open(path: str | os.PathLike[str], media_type: str, max_pixels: int) -> Image.Image:
+    # Opening parses the header only; our own check (with the dimensions in the message)
+    # runs on every page before it is decoded, so Pillow's open-time check is off here.
+    limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
     try:
         return Image.open(os.fspath(path), formats=[_FORMATS[media_type]])
-    except Image.DecompressionBombError as exc:
-        raise InvalidInput(
-            f"图像尺寸过大（超过 {max_pixels // 1_000_000} 百万像素的上限），疑似解压炸弹，已拒绝。") from exc
     except (OSError, SyntaxError, ValueError, struct.error, EOFError) as exc:
         raise InvalidInput(f"{_NAMES[media_type]} 图像损坏，无法读取文件头。") from exc
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
 
 
 def page_count(path: str | os.PathLike[str], media_type: str,

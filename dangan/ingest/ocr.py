@@ -68,6 +68,7 @@ _CJK = r"\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
 _SPACE_NEAR_CJK = re.compile(rf"(?<=[{_CJK}])[ \t]+|[ \t]+(?=[{_CJK}])")
 _FULLWIDTH = {",": "，", ":": "：", ";": "；", "(": "（", ")": "）", "!": "！", "?": "？"}
 _LONE_MARKS = set("\"'`“”‘’„|_~^")
+_QUOTES = set("\"“”„")
 
 
 def _is_cjk(ch: str) -> bool:
@@ -137,7 +138,7 @@ class TesseractEngine:
 
     name = "tesseract"
 
-    def __init__(self, lang: str = "chi_sim", psm: int = 6, line_px: int | None = 40,
+    def __init__(self, lang: str = "chi_sim", psm: int = 6, line_px: int | None = 30,
                  binarize: bool = False) -> None:
         self.lang = lang
         self.psm = psm
@@ -195,11 +196,16 @@ def _tesseract_lines(data: dict[str, list], unscale: float) -> list[_Line]:
     for idx in groups.values():
         words: list[str] = []
         weights: list[tuple[int, float]] = []
+        raw = "".join(str(data["text"][i]) for i in idx)
+        paired = ("“" in raw and "”" in raw) or raw.count('"') >= 2
         for i in idx:
             word = str(data["text"][i]).strip()
             conf = float(data["conf"][i]) / 100.0
-            # a lone quote or bar in a wide gap between two form fields is noise
-            if len(word) == 1 and word in _LONE_MARKS and conf < 0.9:
+            # A wide gap between two form fields (an ideographic space) comes back as a
+            # lone or glued-on quote mark with low confidence: noise unless it is paired.
+            if conf < 0.9 and not paired and any(c in _QUOTES for c in word):
+                word = "".join(c for c in word if c not in _QUOTES)
+            if not word or (len(word) == 1 and word in _LONE_MARKS and conf < 0.9):
                 continue
             words.append(word)
             weights.append((len(word), conf))

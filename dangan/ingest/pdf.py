@@ -151,10 +151,27 @@ def _all_objects(reader: Any) -> Iterator[Any]:
 
 
 def _classify(obj: Any, found: dict[str, None]) -> None:
-    from pypdf.generic import DictionaryObject
+    """Classify `obj` and every direct (not indirect) dictionary nested inside it.
 
-    if not isinstance(obj, DictionaryObject):
-        return
+    Actions are often direct objects: ``/OpenAction << /S /JavaScript ... >>`` inside the
+    catalogue, ``/AA << /O << /S /Launch >> >>`` inside a page. Indirect references are
+    not followed: each indirect object is visited once by `find_active_content`.
+    """
+    from pypdf.generic import ArrayObject, DictionaryObject
+
+    stack = [obj]
+    visited = 0
+    while stack and visited < 100_000:
+        item = stack.pop()
+        visited += 1
+        if isinstance(item, DictionaryObject):
+            _classify_dict(item, found)
+            stack.extend(v for v in item.values() if isinstance(v, DictionaryObject | ArrayObject))
+        elif isinstance(item, ArrayObject):
+            stack.extend(v for v in item if isinstance(v, DictionaryObject | ArrayObject))
+
+
+def _classify_dict(obj: Any, found: dict[str, None]) -> None:
     kind = obj.get("/S")
     if isinstance(kind, str) and kind in _ACTION_KINDS:
         found[_ACTION_KINDS[kind]] = None
