@@ -86,7 +86,7 @@ def main() -> None:
     report_suggestions("keywords only", kw_ok, kw_conf, args.threshold)
     report_suggestions("model", ok, conf, args.threshold)
     print(f"  calibration: temperature {clf.temperature:.2f}, keyword weight {clf.keyword_weight}, "
-          f"platt {tuple(round(x, 3) for x in clf.platt) if clf.platt else None}")
+          f"isotonic map {len(clf.isotonic[0]) // 2 if clf.isotonic else 0} blocks")
     print(f"  training {train_s:.1f} s ({len(train) / train_s:,.0f} docs/s), "
           f"prediction {per_doc * 1e3:.2f} ms/doc, model JSON {len(clf.to_json().encode()) / 1e6:.1f} MB")
 

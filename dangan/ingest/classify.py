@@ -40,6 +40,7 @@ import numpy as np
 __all__ = ["DEFAULT_THRESHOLD", "CategoryLike", "Classifier", "Suggestion", "normalise_text"]
 
 DEFAULT_THRESHOLD = 0.6
+DEFAULT_TEMPERATURE = 8.0
 _FORMAT = "dangan.classifier/1"
 
 
@@ -154,11 +155,14 @@ class Classifier:
         self._n_rows = 0
         self._totals = np.zeros(len(self.keys), dtype=np.float64)
         self._docs = np.zeros(len(self.keys), dtype=np.float64)
-        # calibration (fitted in train): model temperature, keyword weight, and a logistic
-        # map from (top-two margin, keyword agreement) to the probability of being right
-        self.temperature = 1.0
+        # calibration (fitted in train): model temperature, keyword weight, and a monotone
+        # map (isotonic regression: margins, probabilities) from the top-two margin to the
+        # probability of being right.
+        # The defaults are what the fit gives on corpora of a few thousand records, so a
+        # model trained on too few records to calibrate is not wildly overconfident.
+        self.temperature = DEFAULT_TEMPERATURE
         self.keyword_weight = 1.0
-        self.platt: tuple[float, float, float] | None = None
+        self.isotonic: tuple[list[float], list[float]] | None = None
         self._logp: np.ndarray | None = None  # cached log θ, invalidated by learning
         self._kw = self._compile_keywords()
 
@@ -266,35 +270,43 @@ class Classifier:
 
     def train(self, samples: Iterable[tuple[str, str | None, str]], *, calibrate: bool = True,
               seed: int = 0) -> Classifier:
-        """Learn from classified records, then fit temperature and keyword weight.
+        """Learn from classified records, then fit the calibration on held-out predictions.
 
-        Calibration holds out a fifth of the samples (when there are at least 50), fits
-        on the rest, picks the temperature and keyword weight with the best held-out
-        log-loss, and then learns the held-out part too.
+        With at least 50 samples, the model's scores on records it has not seen are
+        collected — 5-fold cross-validation below 2,000 samples (small archives need
+        every record to see enough mistakes), one held-out fifth above — and the
+        temperature, keyword weight and isotonic confidence map are fitted on them.
+        Then every sample is learnt.
         """
         data = []
         for t, ti, c in samples:
             body, head = normalise_text(t), (normalise_text(ti) if ti else None)
             data.append((self._features(body, head, normalised=True), self._category_index(c), body, head))
-        if not calibrate or len(data) < 50:
-            for feats, ci, _, _ in data:
-                self._add(feats, ci)
-            return self
-        order = list(range(len(data)))
-        random.Random(seed).shuffle(order)
-        cut = max(10, len(data) // 5)
-        held = [data[i] for i in order[:cut]]
-        for i in order[cut:]:
-            self._add(data[i][0], data[i][1])
-        raw = np.stack([self._raw_scores(f) for f, _, _, _ in held])
-        kw = np.stack([self._keyword_logprob(self.keyword_scores(t, ti, normalised=True)) for _, _, t, ti in held])
-        y = np.asarray([ci for _, ci, _, _ in held])
-        self.temperature, self.keyword_weight = _fit_calibration(raw, kw, y)
-        z = raw / self.temperature + self.keyword_weight * kw
-        self.platt = _fit_platt(_margin(z), (z.argmax(axis=1) == kw.argmax(axis=1)).astype(float),
-                                (z.argmax(axis=1) == y).astype(float))
-        for f, ci, _, _ in held:
-            self._add(f, ci)
+        if calibrate and len(data) >= 50:
+            order = list(range(len(data)))
+            random.Random(seed).shuffle(order)
+            k = 5 if len(data) < 2000 else 1
+            folds = [order[i::5] for i in range(5)][:k]
+            raws, kws, ys = [], [], []
+            for held_idx in folds:
+                held = set(held_idx)
+                probe = Classifier(self.categories, self.threshold, ngram_max=self.ngram_max,
+                                   title_weight=self.title_weight, alpha=self.alpha,
+                                   keyword_beta=self.keyword_beta)
+                for i in order:
+                    if i not in held:
+                        probe._add(data[i][0], data[i][1])
+                for i in held_idx:
+                    feats, ci, body, head = data[i]
+                    raws.append(probe._raw_scores(feats))
+                    kws.append(self._keyword_logprob(self.keyword_scores(body, head, normalised=True)))
+                    ys.append(ci)
+            raw, kw, y = np.stack(raws), np.stack(kws), np.asarray(ys)
+            self.temperature, self.keyword_weight = _fit_calibration(raw, kw, y)
+            z = raw / self.temperature + self.keyword_weight * kw
+            self.isotonic = _fit_isotonic(_margin(z), (z.argmax(axis=1) == y).astype(float))
+        for feats, ci, _, _ in data:
+            self._add(feats, ci)
         return self
 
     def _log_theta(self) -> np.ndarray:
@@ -342,13 +354,16 @@ class Classifier:
         z = z - z.max()
         p = np.exp(z)
         p = p / p.sum()
-        if source == "model" and self.platt is not None:
-            best = int(p.argmax())
-            a, b, c = self.platt
-            agree = float(best == int(kw.argmax()))
-            conf = 1.0 / (1.0 + math.exp(-(a * float(_margin(z[None, :])[0]) + b * agree + c)))
-            rest = p.sum() - p[best]
-            p = p * ((1.0 - conf) / rest) if rest > 0 else np.zeros_like(p)
+        if source == "model" and self.isotonic is not None:
+            order = np.argsort(-p)
+            best, second = int(order[0]), int(order[1]) if len(p) > 1 else int(order[0])
+            xs, ys = self.isotonic
+            conf = float(np.interp(_p_margin(z, best, second), xs, ys))
+            rest = 1.0 - p[best]
+            if rest > 0 and second != best:
+                # the ranking is the model's; calibration only says how sure to be of it
+                conf = max(conf, p[second] / (rest + p[second]))
+                p = p * ((1.0 - conf) / rest)
             p[best] = conf
         return p, source
 
@@ -383,7 +398,7 @@ class Classifier:
                          "title_weight": self.title_weight, "alpha": self.alpha,
                          "keyword_beta": self.keyword_beta},
             "calibration": {"temperature": self.temperature, "keyword_weight": self.keyword_weight,
-                            "platt": list(self.platt) if self.platt else None},
+                            "isotonic": [list(v) for v in self.isotonic] if self.isotonic else None},
             "docs": [_num(x) for x in self._docs],
             "totals": [_num(x) for x in self._totals],
             "features": features,
@@ -411,7 +426,8 @@ class Classifier:
         cal = doc["calibration"]
         clf.temperature = float(cal["temperature"])
         clf.keyword_weight = float(cal["keyword_weight"])
-        clf.platt = tuple(float(x) for x in cal["platt"]) if cal.get("platt") else None  # type: ignore[assignment]
+        iso = cal.get("isotonic")
+        clf.isotonic = ([float(x) for x in iso[0]], [float(x) for x in iso[1]]) if iso else None
         col = np.asarray([clf._index[c.key] for c in saved], dtype=np.int64)
         clf._docs[col] = doc["docs"]
         clf._totals[col] = doc["totals"]
@@ -444,23 +460,43 @@ def _fit_calibration(raw: np.ndarray, kw: np.ndarray, y: np.ndarray) -> tuple[fl
     return best[1], best[2]
 
 
+def _p_margin(z: np.ndarray, best: int, second: int) -> float:
+    """Log-odds gap between two categories of one score vector."""
+    return float(z[best] - z[second])
+
+
 def _margin(z: np.ndarray) -> np.ndarray:
     """Log-odds gap between the best and the second-best category, per row."""
     top2 = np.sort(z, axis=1)[:, -2:]
     return top2[:, 1] - top2[:, 0]
 
 
-def _fit_platt(margin: np.ndarray, agree: np.ndarray, correct: np.ndarray) -> tuple[float, float, float]:
-    """Logistic regression P(correct) ~ margin + keyword agreement (Newton's method, ridge)."""
-    x = np.column_stack([margin, agree, np.ones_like(margin)])
-    w = np.zeros(3)
-    ridge = 1e-3 * np.eye(3)
-    for _ in range(50):
-        p = 1.0 / (1.0 + np.exp(-np.clip(x @ w, -30, 30)))
-        grad = x.T @ (p - correct) + ridge @ w
-        hess = (x * (p * (1 - p))[:, None]).T @ x + ridge
-        step = np.linalg.solve(hess, grad)
-        w -= step
-        if np.abs(step).max() < 1e-8:
-            break
-    return float(w[0]), float(w[1]), float(w[2])
+def _fit_isotonic(margin: np.ndarray, correct: np.ndarray) -> tuple[list[float], list[float]] | None:
+    """Isotonic regression of P(correct) on the top-two margin (pool adjacent violators).
+
+    Monotone but not sigmoid-shaped: on archives with ambiguous memos, middling margins are
+    no likelier right than tiny ones, which a logistic curve cannot express. Each block's
+    rate is smoothed towards one half by one pseudo-observation. None when the held-out set
+    has too few right or wrong answers to say anything.
+    """
+    n_right = int(correct.sum())
+    if n_right < 8 or len(correct) - n_right < 8:
+        return None
+    order = np.argsort(margin, kind="stable")
+    xs, ys = margin[order], correct[order]
+    # blocks: [sum of y, count, max x]
+    blocks: list[list[float]] = []
+    for x, y in zip(xs.tolist(), ys.tolist(), strict=True):
+        blocks.append([y, 1.0, x, x])
+        while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] >= blocks[-1][0] / blocks[-1][1]:
+            s, n, lo, hi = blocks.pop()
+            blocks[-1][0] += s
+            blocks[-1][1] += n
+            blocks[-1][3] = hi
+    knots_x: list[float] = []
+    knots_y: list[float] = []
+    for s, n, lo, hi in blocks:
+        rate = (s + 0.5) / (n + 1.0)
+        knots_x.extend([lo, hi])
+        knots_y.extend([rate, rate])
+    return knots_x, [min(0.999, y) for y in np.maximum.accumulate(knots_y).tolist()]
