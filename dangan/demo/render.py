@@ -192,7 +192,10 @@ def tiff(path: str | Path, images: Sequence[Image.Image], *, dpi: int = 300,
          compression: str = "tiff_lzw") -> Path:
     """A multi-page TIFF (one IFD per page), the usual output of document scanners."""
     path = Path(path)
-    first, *rest = list(images)
+    pages = list(images)
+    if compression in ("group3", "group4"):  # fax codecs take bilevel pages only
+        pages = [p.convert("L").point(lambda v: 255 if v > 128 else 0).convert("1") for p in pages]
+    first, *rest = pages
     first.save(path, format="TIFF", save_all=True, append_images=rest,
                compression=compression, dpi=(dpi, dpi))
     return path

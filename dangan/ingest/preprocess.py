@@ -14,9 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-#: OSD orientation confidence below which its answer is ignored (measured: right answers
-#: on Chinese pages score 8-22, wrong ones on blank or sparse pages score under 2).
-OSD_MIN_CONFIDENCE = 3.0
+#: OSD orientation confidence below which its answer is not even tried. Measured on
+#: Chinese pages: full pages score 8-22, sparse five-line pages 2.5-6 and were still
+#: right; the caller keeps a turn only if OCR then reads the page better.
+OSD_MIN_CONFIDENCE = 1.5
 MAX_SKEW_DEGREES = 5.0
 
 
@@ -109,9 +110,17 @@ def estimate_skew(gray: np.ndarray, max_degrees: float = MAX_SKEW_DEGREES) -> fl
 
     Projection-profile search: rotate the ink pixels' coordinates (not the image) and keep
     the angle whose row histogram is sharpest (largest sum of squares). Coarse 0.5° steps,
-    then 0.05° around the best.
+    then 0.05° around the best; measured within ±0.1° on A4 and A6 pages.
     """
+    import cv2
+
     mask, _ = _ink(gray, 1000)
+    # Close the gaps between characters so each text line is one solid bar: otherwise,
+    # on pages with few lines, the slight upward slant of CJK horizontal strokes biases
+    # the answer by ~0.2°.
+    bar = max(15, mask.shape[1] // 33)
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (bar, 1))
+    mask = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_CLOSE, kernel).astype(bool)
     ys, xs = np.nonzero(mask)
     if ys.size < 200:
         return 0.0
@@ -169,6 +178,37 @@ def deskew(gray: np.ndarray, max_degrees: float = MAX_SKEW_DEGREES) -> tuple[np.
     # the rows are sharpest when the coordinates are turned by `angle`; turning the
     # image the other way straightens it
     return rotate(gray, -angle), -angle
+
+
+def looks_sideways(gray: np.ndarray) -> bool | None:
+    """Do the text lines run vertically (a page turned 90°)? None when the page cannot tell.
+
+    Horizontal text closed horizontally becomes bars separated by line gaps, a profile
+    with far more contrast than the narrow gaps between characters give the other way.
+    Costs ~20 ms; the fallback when OSD has no answer.
+    """
+    import cv2
+
+    mask, _ = _ink(gray, 1000)
+    if mask.mean() < 0.002:
+        return None
+    bar = max(15, max(mask.shape) // 33)
+
+    def contrast(axis: int) -> float:
+        shape = (bar, 1) if axis == 1 else (1, bar)
+        closed = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_CLOSE,
+                                  cv2.getStructuringElement(cv2.MORPH_RECT, shape))
+        profile = closed.mean(axis=axis)
+        inked = np.flatnonzero(profile > 0)
+        if inked.size < 2:
+            return 0.0
+        profile = profile[inked[0]: inked[-1] + 1]
+        return float(profile.std() / max(profile.mean(), 1e-9))
+
+    rows, columns = contrast(1), contrast(0)
+    if max(rows, columns) < 0.3 or max(rows, columns) < 1.08 * min(rows, columns):
+        return None
+    return columns > rows
 
 
 _OSD_ROTATE = re.compile(r"Rotate:\s*(\d+)")

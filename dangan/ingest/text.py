@@ -190,6 +190,8 @@ def ocr_page(image: Image.Image, settings: Any = None, number: int = 1,
     Orientation is checked only when the first reading is poor: tesseract's OSD costs as
     much as reading the page, while an upright page reads at confidence ≥ 0.85 and a
     sideways or upside-down one at ~0.2 (measured), so the first pass is the cheap test.
+    A turn (OSD's, or a quarter turn when the ink profile shows vertical lines) is kept
+    only if the page then reads with clearly higher confidence.
     """
     s = IngestSettings.coerce(settings)
     gray = preprocess.to_gray(image)
@@ -202,7 +204,9 @@ def ocr_page(image: Image.Image, settings: Any = None, number: int = 1,
     rotation = 0
     if result.confidence < s.orientation_check_below:
         turn = preprocess.detect_orientation(gray, s.osd_min_confidence).degrees
-        candidates = [turn] if turn else [180, 90, 270]
+        # with no answer from OSD, a sideways page still shows in the ink's profile
+        sideways = not turn and preprocess.looks_sideways(gray)
+        candidates = [turn] if turn else [270, 90] if sideways else []
         for degrees in candidates:
             turned = preprocess.rotate(gray, degrees)
             turned, turned_skew = preprocess.deskew(turned) if s.deskew else (turned, 0.0)
