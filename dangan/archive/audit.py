@@ -20,12 +20,18 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from dangan.archive.models import AuditEntry, AuditHead
 
 GENESIS = "0" * 64
+_LOG = AuditEntry.__table__
+_HEAD = AuditHead.__table__
+_SELECT_HEAD = select(_HEAD.c.last_id, _HEAD.c.last_hash).where(_HEAD.c.id == 1).with_for_update()
+_INSERT_ENTRY = _LOG.insert()
+_UPDATE_HEAD = _HEAD.update().where(_HEAD.c.id == 1).values(last_id=bindparam("new_id"),
+                                                              last_hash=bindparam("new_hash"))
 
 
 def _canonical(entry_id: int, ts: str, actor: str, action: str, target: str | None,
@@ -60,26 +66,26 @@ class AuditLog:
         self._key = key
 
     def append(self, session: Session, actor: str, action: str, target: str | None = None,
-               outcome: str = "ok", detail: dict | None = None) -> AuditEntry:
-        head = session.execute(
-            select(AuditHead).where(AuditHead.id == 1).with_for_update()
-        ).scalar_one_or_none()
+               outcome: str = "ok", detail: dict | None = None) -> int:
+        """Add one entry inside the caller's transaction; returns its id.
+
+        Prebuilt Core statements: this runs once for every action in the system."""
+        conn = session.connection()
+        head = conn.execute(_SELECT_HEAD).first()
         if head is None:
-            head = AuditHead(id=1, last_id=0, last_hash=GENESIS)
-            session.add(head)
-        entry_id = head.last_id + 1
+            conn.execute(_HEAD.insert(), {"id": 1, "last_id": 0, "last_hash": GENESIS})
+            last_id, last_hash = 0, GENESIS
+        else:
+            last_id, last_hash = head
+        entry_id = last_id + 1
         ts = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
         detail_text = json.dumps(detail or {}, ensure_ascii=False, sort_keys=True, default=str)
-        digest = entry_hash(self._key, head.last_hash, entry_id, ts, actor, action, target,
-                            outcome, detail_text)
-        entry = AuditEntry(id=entry_id, ts=ts, actor=actor, action=action, target=target,
-                           outcome=outcome, detail=detail_text, prev_hash=head.last_hash,
-                           hash=digest)
-        session.add(entry)
-        head.last_id = entry_id
-        head.last_hash = digest
-        session.flush()
-        return entry
+        digest = entry_hash(self._key, last_hash, entry_id, ts, actor, action, target, outcome, detail_text)
+        conn.execute(_INSERT_ENTRY, {"id": entry_id, "ts": ts, "actor": actor, "action": action,
+                                     "target": target, "outcome": outcome, "detail": detail_text,
+                                     "prev_hash": last_hash, "hash": digest})
+        conn.execute(_UPDATE_HEAD, {"new_id": entry_id, "new_hash": digest})
+        return entry_id
 
     def verify(self, session: Session) -> ChainReport:
         """Walk every entry in id order; report the first whose link or hash fails."""

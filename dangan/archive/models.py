@@ -79,8 +79,8 @@ class Record(Base):
     maintenance_code: Mapped[str | None] = mapped_column(String(6))
     security: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), index=True)
-    sha256: Mapped[str] = mapped_column(String(64), unique=True)
-    digest: Mapped[str] = mapped_column(String(128))
+    sha256: Mapped[str | None] = mapped_column(String(64), unique=True)  # NULL: paper original only
+    digest: Mapped[str | None] = mapped_column(String(128))
     size: Mapped[int] = mapped_column(BigInteger)
     pages: Mapped[int] = mapped_column(Integer, default=0)
     media_type: Mapped[str] = mapped_column(String(100))
@@ -88,8 +88,8 @@ class Record(Base):
     retention_period: Mapped[str] = mapped_column(String(32))
     retention_until: Mapped[dt.date | None] = mapped_column(Date)
     suite: Mapped[str] = mapped_column(String(32))
-    kek_id: Mapped[str] = mapped_column(String(64))
-    wrapped_dek: Mapped[bytes] = mapped_column(LargeBinary)
+    kek_id: Mapped[str | None] = mapped_column(String(64))
+    wrapped_dek: Mapped[bytes | None] = mapped_column(LargeBinary)
     has_text: Mapped[bool] = mapped_column(Boolean, default=False)
     classify_confidence: Mapped[float | None] = mapped_column(Float)
     suggestion: Mapped[str | None] = mapped_column(Text)  # JSON: what ingest inferred

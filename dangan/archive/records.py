@@ -149,17 +149,21 @@ class RecordsService:
 
     # -- create ---------------------------------------------------------------------
 
-    def create(self, actor: Actor, source: Path | BinaryIO, data: RecordInput,
+    def create(self, actor: Actor, source: Path | BinaryIO | None, data: RecordInput,
                record_id: str | None = None,
                within: Callable[[Session, CreateResult], None] | None = None) -> CreateResult:
         """Encrypt and store the bytes, then commit the row; report duplicates by 档号.
 
         `record_id` lets a caller choose (and remember) the id before any object is
         written; `within` runs inside the transaction that commits the record, so the
-        caller's own bookkeeping (an ingest job) commits with it or not at all.
+        caller's own bookkeeping (an ingest job) commits with it or not at all. With no
+        `source` the record describes a paper original only (its custody says where).
         """
         self.require(actor, "record.ingest")
         self._validate(data)
+        if source is None:
+            return self._commit_new(actor, record_id or uuid.uuid4().hex, data, None,
+                                    crypto.get_suite(self.suite_name), None, None, within)
         if data.sha256:
             existing = self._duplicate_of(data.sha256)
             if existing:
@@ -201,77 +205,80 @@ class RecordsService:
                 return None
             return CreateResult("duplicate", rec.id, rec.archive_no, rec.provisional_no)
 
-    def _commit_new(self, actor: Actor, record_id: str, data: RecordInput, enc: crypto.Encryptor,
-                    suite: crypto.CipherSuite, kek_id: str, wrapped: bytes,
+    def _commit_new(self, actor: Actor, record_id: str, data: RecordInput, enc: crypto.Encryptor | None,
+                    suite: crypto.CipherSuite, kek_id: str | None, wrapped: bytes | None,
                     within: Callable[[Session, CreateResult], None] | None) -> CreateResult:
-        today = dt.date.today()
+        """One transaction: number, row, blind-index tokens, outbox row, audit entry.
+
+        Core statements rather than ORM objects: this is the per-record hot path."""
+        now = utcnow()
         category = self.scheme.category(data.category) if data.category else None
         security = data.security or (category.security.key if category else self.scheme.default_security.key)
         queued = data.queue or category is None or data.location is None
         year = data.doc_date.year if data.doc_date else None
+        period, until = self._retention(category.key if category else None, data.doc_date or now.date())
+        row = dict(
+            id=record_id, archive_no=None, provisional_no=None, title=data.title,
+            category=category.key if category else None, location=data.location, year=year,
+            doc_date=data.doc_date, responsible=data.responsible, maintenance_code=data.maintenance_code,
+            security=security, status=QUEUED if queued else ACTIVE,
+            sha256=enc.sha256 if enc else None, digest=enc.digest if enc else None,
+            size=enc.size if enc else 0, pages=data.pages, media_type=data.media_type,
+            original_name=sanitize_name(data.original_name), retention_period=period,
+            retention_until=until, suite=suite.name, kek_id=kek_id, wrapped_dek=wrapped,
+            has_text=data.text_pages is not None, classify_confidence=data.classify_confidence,
+            suggestion=json.dumps(data.suggestion, ensure_ascii=False, default=str) if data.suggestion else None,
+            custody=data.custody, version=1, ingested_by=actor.name, ingested_at=now)
         try:
             with self.db.session() as s:
-                rec = Record(
-                    id=record_id, title=data.title, category=category.key if category else None,
-                    location=data.location, year=year, doc_date=data.doc_date,
-                    responsible=data.responsible, maintenance_code=data.maintenance_code,
-                    security=security, status=QUEUED if queued else ACTIVE, sha256=enc.sha256,
-                    digest=enc.digest, size=enc.size, pages=data.pages, media_type=data.media_type,
-                    original_name=sanitize_name(data.original_name),
-                    retention_period="", retention_until=None, suite=suite.name, kek_id=kek_id,
-                    wrapped_dek=wrapped, has_text=data.text_pages is not None,
-                    classify_confidence=data.classify_confidence,
-                    suggestion=json.dumps(data.suggestion, ensure_ascii=False, default=str)
-                    if data.suggestion else None,
-                    custody=data.custody, version=1, ingested_by=actor.name,
-                )
-                self._set_retention(rec)
                 if queued:
-                    rec.provisional_no = self._provisional_no(s, today.year)
+                    row["provisional_no"] = self._provisional_no(s, now.year)
                 else:
-                    rec.archive_no = self._allocate_archive_no(s, rec, today)
-                s.add(rec)
-                s.flush()  # the row exists before rows that refer to it
-                for kind, token in dict.fromkeys(data.pii_tokens):
-                    s.add(BlindIndex(token=token, record_id=record_id, kind=kind))
-                s.add(Outbox(record_id=record_id, op="upsert"))
-                s.flush()
-                self.audit.append(s, actor.name, "record.ingest", rec.archive_no or rec.provisional_no,
-                                  "ok", {"record_id": record_id, "sha256": enc.sha256,
-                                         "size": enc.size, "media_type": data.media_type,
-                                         "queued": queued})
-                result = CreateResult(QUEUED if queued else "ingested", record_id, rec.archive_no,
-                                      rec.provisional_no)
+                    row["archive_no"] = self._number(s, row["category"], row["location"], year or now.year)
+                conn = s.connection()
+                conn.execute(Record.__table__.insert(), [row])
+                tokens = [{"token": t, "record_id": record_id, "kind": k} for k, t in dict.fromkeys(data.pii_tokens)]
+                if tokens:
+                    conn.execute(BlindIndex.__table__.insert(), tokens)
+                conn.execute(Outbox.__table__.insert(), [{"record_id": record_id, "op": "upsert", "created_at": now}])
+                self.audit.append(s, actor.name, "record.ingest", row["archive_no"] or row["provisional_no"],
+                                  "ok", {"record_id": record_id, "sha256": row["sha256"],
+                                         "size": row["size"], "media_type": data.media_type,
+                                         "queued": queued, "paper_only": enc is None})
+                result = CreateResult(QUEUED if queued else "ingested", record_id, row["archive_no"],
+                                      row["provisional_no"])
                 if within is not None:
                     within(s, result)
                 return result
         except DBIntegrityError:
-            existing = self._duplicate_of(enc.sha256)
+            existing = self._duplicate_of(enc.sha256) if enc else None
             if existing:
                 return existing
             raise
 
+    def _retention(self, category: str | None, base: dt.date) -> tuple[str, dt.date | None]:
+        """(保管期限 code, the day it runs out) counted from the document date."""
+        if category is None:
+            return "", None
+        return self.scheme.retention_code(category), self.scheme.retention_until(category, base)
+
     def _set_retention(self, rec: Record) -> None:
-        if rec.category is None:
-            rec.retention_period = ""
-            rec.retention_until = None
-            return
-        cat = self.scheme.category(rec.category)
-        rec.retention_period = self.scheme.retention_code(cat.key)
-        base = rec.doc_date or (rec.ingested_at or utcnow()).date()
-        rec.retention_until = self.scheme.retention_until(cat.key, base)
+        rec.retention_period, rec.retention_until = self._retention(
+            rec.category, rec.doc_date or (rec.ingested_at or utcnow()).date())
 
     def _provisional_no(self, s: Session, year: int) -> str:
         return f"DFL-{year}-{next_value(s, f'provisional|{year}'):06d}"
 
     def _allocate_archive_no(self, s: Session, rec: Record, today: dt.date) -> str:
-        """Take the next number of the record's scope; numbers are never handed out twice."""
-        category = self.scheme.category(rec.category)
-        year = rec.year or today.year
-        values = {"category": category.code, "location": rec.location, "year": year,
+        return self._number(s, rec.category, rec.location, rec.year or today.year)
+
+    def _number(self, s: Session, category_key: str, location: str, year: int) -> str:
+        """Take the next number of the scope; numbers are never handed out twice."""
+        category = self.scheme.category(category_key)
+        values = {"category": category.code, "location": location, "year": year,
                   "retention": category.retention_code, **self.scheme.archive_fields}
         scope = "|".join(str(values.get(k)) for k in self.scheme.sequence_scope)
-        return self.scheme.archive_number(category, rec.location, year, next_value(s, scope))
+        return self.scheme.archive_number(category, location, year, next_value(s, scope))
 
     # -- read -----------------------------------------------------------------------
 
@@ -343,6 +350,8 @@ class RecordsService:
         with self.db.read() as s:
             rec = self.find(s, ref)
         self._require_visible(actor, rec, "record.download")
+        if rec.sha256 is None:
+            raise InvalidInput(f"档案 {ref} 只有纸质原件（{rec.custody or '存放位置未登记'}），没有电子原件。")
         dest = Path(dest)
         fd, tmp = tempfile.mkstemp(prefix=".dangan-", dir=dest.parent if dest.parent.exists() else None)
         try:
@@ -380,35 +389,14 @@ class RecordsService:
         return results
 
     def check_record(self, rec: Record) -> dict:
+        """The archive's own 四性 checks of one record: each True or a sentence."""
         checks: dict[str, bool | str] = {"authenticity": True, "integrity": True,
                                          "usability": True, "security": True}
-        ref = rec.archive_no or rec.provisional_no
-        try:
-            self._dek(rec)
-        except DanganError as exc:
-            checks["security"] = f"无法用本档案的密钥解开数据密钥：{exc}"
-        if checks["security"] is True:
-            try:
-                digest = hashlib.sha256()
-                size = 0
-                for chunk in self.iter_original(rec):
-                    digest.update(chunk)
-                    size += len(chunk)
-                if digest.hexdigest() != rec.sha256:
-                    checks["authenticity"] = "原件的 SHA-256 与入库时记录的不符。"
-                elif size != rec.size:
-                    checks["integrity"] = f"原件字节数 {size} 与记录的 {rec.size} 不符。"
-            except NotFound:
-                checks["integrity"] = "原件对象缺失。"
-            except IntegrityError as exc:
-                checks["security"] = f"原件解密校验失败：{exc}"
-            if rec.has_text:
-                try:
-                    self.read_text_pages(rec)
-                except NotFound:
-                    checks["integrity"] = "全文对象缺失。"
-                except (IntegrityError, ValueError) as exc:
-                    checks["security"] = f"全文解密校验失败：{exc}"
+        if rec.sha256 is None:  # a paper original: nothing digital to check but the metadata
+            if not rec.custody:
+                checks["integrity"] = "纸质档案未登记存放位置（custody）。"
+        else:
+            self._check_content(rec, checks)
         if rec.archive_no:
             try:
                 self.scheme.parse_archive_no(rec.archive_no)
@@ -417,7 +405,36 @@ class RecordsService:
         if not rec.title or rec.security not in LEVELS:
             checks["integrity"] = "必填元数据缺失（题名或密级）。"
         ok = all(v is True for v in checks.values())
-        return {"archive_no": ref, "ok": ok, "checks": checks}
+        return {"archive_no": rec.archive_no or rec.provisional_no, "ok": ok, "checks": checks}
+
+    def _check_content(self, rec: Record, checks: dict[str, bool | str]) -> None:
+        """Decrypt everything: the key unwraps, every segment authenticates, the hash fits."""
+        try:
+            self._dek(rec)
+        except DanganError as exc:
+            checks["security"] = f"无法用本档案的密钥解开数据密钥：{exc}"
+            return
+        try:
+            digest = hashlib.sha256()
+            size = 0
+            for chunk in self.iter_original(rec):
+                digest.update(chunk)
+                size += len(chunk)
+            if digest.hexdigest() != rec.sha256:
+                checks["authenticity"] = "原件的 SHA-256 与入库时记录的不符。"
+            elif size != rec.size:
+                checks["integrity"] = f"原件字节数 {size} 与记录的 {rec.size} 不符。"
+        except NotFound:
+            checks["integrity"] = "原件对象缺失。"
+        except IntegrityError as exc:
+            checks["security"] = f"原件解密校验失败：{exc}"
+        if rec.has_text:
+            try:
+                self.read_text_pages(rec)
+            except NotFound:
+                checks["integrity"] = "全文对象缺失。"
+            except (IntegrityError, ValueError) as exc:
+                checks["security"] = f"全文解密校验失败：{exc}"
 
     # -- edit -----------------------------------------------------------------------
 

@@ -8,16 +8,24 @@ anything, so the next writer may take it; a committed number is never handed out
 
 from __future__ import annotations
 
+from sqlalchemy import bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from dangan.archive.models import Sequence
 
 
-def next_value(s: Session, scope: str) -> int:
-    dialect = s.get_bind().dialect.name
+def _statement(dialect: str):  # type: ignore[no-untyped-def]
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(Sequence).values(scope=scope, last=1)
-    stmt = stmt.on_conflict_do_update(index_elements=[Sequence.scope],
-                                      set_={"last": Sequence.last + 1}).returning(Sequence.last)
-    return int(s.execute(stmt).scalar_one())
+    stmt = insert(Sequence.__table__).values(scope=bindparam("scope"), last=1)
+    return stmt.on_conflict_do_update(index_elements=["scope"],
+                                      set_={"last": Sequence.__table__.c.last + 1}).returning(
+        Sequence.__table__.c.last)
+
+
+_STATEMENTS = {name: _statement(name) for name in ("sqlite", "postgresql")}
+
+
+def next_value(s: Session, scope: str) -> int:
+    conn = s.connection()
+    return int(conn.execute(_STATEMENTS[conn.dialect.name], {"scope": scope}).scalar_one())

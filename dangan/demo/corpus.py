@@ -15,7 +15,7 @@ per second), because a million-record search benchmark is built from it.
 
 Personal data in ``SyntheticDoc.pii`` is listed *as written in the text* (so
 ``value in doc.text`` holds; spaced and dashed forms included); normalise with
-:func:`dangan.ingest.pii.normalise` to compare with detector output.
+:func:`dangan.archive.pii.normalise` to compare with detector output.
 """
 
 from __future__ import annotations

@@ -15,13 +15,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from dangan.archive.codes import ProjectRef
+from dangan.archive.pii import blind_token, mask_text
 from dangan.archive.records import RecordInput
 from dangan.archive.scheme import Scheme, load_scheme
 from dangan.errors import InvalidInput
 from dangan.ingest import text as text_mod
 from dangan.ingest.classify import Classifier
 from dangan.ingest.extract import extract_metadata
-from dangan.ingest.pii import blind_token, mask_text
 
 
 @dataclass(frozen=True)

@@ -196,3 +196,16 @@ def test_concurrent_creates_never_share_a_number(system, tmp_path: Path) -> None
     for t in threads:
         t.join()
     assert len(set(numbers)) == 12
+
+
+def test_paper_original_is_a_record_without_bytes(system, tmp_path: Path) -> None:
+    wang = system.actor("wang")
+    created = system.records.create(wang, None, new_input(media_type="paper", text_pages=None,
+                                                          custody="档案室 3 号柜 2 层"))
+    shown = system.records.show(wang, created.archive_no)
+    assert shown["sha256"] is None and shown["custody"] == "档案室 3 号柜 2 层"
+    with pytest.raises(InvalidInput, match="纸质原件"):
+        system.records.get(wang, created.archive_no, tmp_path / "o")
+    [check] = system.records.verify(system.actor("audit1"), [created.archive_no])
+    assert check["ok"] is True
+    assert list(system.store.keys("records/")) == []

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from dangan.demo.corpus import generate
-from dangan.ingest.pii import (
+from dangan.archive.pii import (
     blind_token,
     find_pii,
     is_valid_bank_card,
