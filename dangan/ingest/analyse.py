@@ -13,15 +13,18 @@ import datetime as dt
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dangan.archive.codes import ProjectRef
 from dangan.archive.pii import blind_token, mask_text
-from dangan.archive.records import RecordInput
 from dangan.archive.scheme import Scheme, load_scheme
 from dangan.errors import InvalidInput
 from dangan.ingest import text as text_mod
 from dangan.ingest.classify import Classifier
 from dangan.ingest.extract import extract_metadata
+
+if TYPE_CHECKING:  # the records service (and the database layer) stays out of workers
+    from dangan.archive.records import RecordInput
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,8 @@ def analyse(path: str, explicit: dict) -> Analysis:
 def resolve(explicit: dict, found: Analysis, name: str, scheme: Scheme,
             threshold: float) -> tuple[RecordInput, list[dict]]:
     """What the user passed wins over what was inferred; disagreements are reported."""
+    from dangan.archive.records import RecordInput
+
     conflicts: list[dict] = []
     inferred = found.inferred
     sug = found.suggestion

@@ -1,32 +1,53 @@
 """The ingest pipeline: persisted jobs, a process pool for text and OCR, and the records
 service for custody.
 
-Each input file becomes one job row. Workers claim pending jobs through the database, so
-several `dangan` processes can share a batch; the analysis (type, checks, text, OCR,
-classification, coding, personal data) runs in a process pool sized to the cores; the
-main process encrypts and stores, and commits the record together with the job's
-final state. After a `kill -9`, running the same command again resets jobs whose worker
-died, removes any object their unfinished record left behind, and carries on: every
-file is finished exactly once.
+Each input file becomes one job row. Runs claim pending jobs through the database, so
+several `dangan` processes can share a batch. A job goes through three steps:
+
+1. check (a thread): the file is still a regular file, not empty, and its SHA-256 is not
+   already in the archive — a duplicate is reported with the existing 档号 before any
+   OCR is spent on it;
+2. analyse (a worker process, one file per process, as many processes as cores): type,
+   checks, text and OCR, coding, classification and personal data;
+3. store (a thread): encrypt and write the objects, then commit the record together
+   with the job's final state (`records.create(..., record_id=, within=)`).
+
+The main thread only hands work from one step to the next and calls the callbacks, so
+the workers are never left waiting for it; checks and custody run on a few threads
+because they mostly wait for disks (fsync) and the database. Jobs in flight are bounded
+(about two per worker plus two per custody thread), so memory stays flat whatever the
+batch's size.
+
+After a `kill -9`, running the same command again resets jobs whose run died, removes
+any object their unfinished record left behind, and carries on: every file is finished
+exactly once. A file that crashes a worker process (a decoder bug, memory exhaustion) is
+retried alone, and refused with a reason if it crashes it again; the batch goes on.
 """
 
 from __future__ import annotations
 
+import atexit
+import collections
 import concurrent.futures as cf
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import multiprocessing
 import os
+import shutil
 import socket
+import stat
 import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.orm import Session
 
 from dangan.archive.models import Record, utcnow
@@ -37,38 +58,71 @@ from dangan.ingest import analyse as analysis_mod
 from dangan.ingest.models import FINISHED, PENDING, RUNNING, IngestBatch, IngestJob
 from dangan.ingest.sources import Item
 
-STALE_AFTER = dt.timedelta(hours=2)
-CLAIM_CHUNK = 8
-
+#: A job claimed on another machine whose run has not been heard from for this long is
+#: taken over (on this machine a dead run is recognised at once by its process).
+STALE_AFTER = dt.timedelta(minutes=10)
+#: How often a run tells the database its claimed jobs are still being worked on.
+HEARTBEAT_SECONDS = 60.0
+CLAIM_CHUNK = 16
+#: A job claimed this many times without finishing (its run was killed each time) is
+#: refused rather than retried for ever.
+MAX_ATTEMPTS = 10
 
 _ACTIVE_RUNS: set[str] = set()  # run tokens of this process that are still working
 
+CRASH_MESSAGE = "处理该文件时识别进程异常退出（文件可能损坏或过大），单独重试后仍然失败，已拒收。"
+
+
+def _host_tag() -> str:
+    return hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def _start_ticks(pid: int) -> str:
+    """When the process started (clock ticks since boot), to tell a reused pid apart."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            data = fh.read()
+        return data.rsplit(b")", 1)[1].split()[19].decode()
+    except (OSError, IndexError):
+        return ""
+
 
 def worker_id(token: str) -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{token}"
+    """`host:pid:start:token` — who claimed a job, enough to tell later whether it still runs."""
+    pid = os.getpid()
+    return f"{_host_tag()}:{pid}:{_start_ticks(pid)}:{token}"
 
 
 def _alive(worker: str | None) -> bool:
-    """Is the run that claimed a job still working? Decidable on this host only."""
+    """Is the run that claimed a job still working? Decidable on this host only; for
+    another host's run the caller falls back on the heartbeat's age."""
     if not worker:
         return False
-    host, pid, token = [*worker.split(":"), "", ""][:3]
-    if host != socket.gethostname():
-        return True  # another machine's worker: only the age rule applies
-    if pid == str(os.getpid()):
+    parts = worker.split(":")
+    if len(parts) == 4:
+        host, pid, start, token = parts
+        same_host = host == _host_tag()
+    else:  # older `hostname:pid:token`
+        host, pid, token = [*parts, "", ""][:3]
+        start = ""
+        same_host = host == socket.gethostname()
+    if not same_host:
+        return True
+    if pid == str(os.getpid()) and (not start or start == _start_ticks(os.getpid())):
         return token in _ACTIVE_RUNS
     try:
         os.kill(int(pid), 0)
     except (ProcessLookupError, ValueError):
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    return not start or _start_ticks(int(pid)) in ("", start)
 
 
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+    with open(fd, "rb") as fh:
         while chunk := fh.read(1024 * 1024):
             digest.update(chunk)
     return digest.hexdigest()
@@ -84,160 +138,231 @@ class Summary:
     seconds: float = 0.0
     results: list[dict] = field(default_factory=list)
     index_error: str | None = None
+    done_now: int = 0  # files finished by this run
+    pages_now: int = 0
+    done_before: int = 0  # files an earlier (interrupted or finished) run already did
+
+    def counts(self) -> str:
+        return (f"入库 {self.ingested} 件（其中待分类 {self.queued} 件），重复 {self.duplicate} 件，"
+                f"拒收 {self.rejected} 件；共 {self.pages} 页")
 
     def line(self) -> str:
-        rate = self.pages / self.seconds if self.seconds else 0.0
-        return (f"入库 {self.ingested} 件（其中待分类 {self.queued} 件），重复 {self.duplicate} 件，"
-                f"拒收 {self.rejected} 件；共 {self.pages} 页，用时 {self.seconds:.1f} 秒（{rate:.1f} 页/秒）")
+        if self.done_before and not self.done_now:
+            return f"{self.counts()}（此前均已处理完毕，本次未重做）"
+        rate = self.pages_now / self.seconds if self.seconds else 0.0
+        earlier = f"本次处理 {self.done_now} 件，另有 {self.done_before} 件此前已完成，" if self.done_before else ""
+        return f"{self.counts()}；{earlier}用时 {self.seconds:.1f} 秒（{rate:.1f} 页/秒）"
 
 
 class IngestPipeline:
     """Turns items into records; the CLI, the inbox and (later) the web upload call it."""
 
-    def __init__(self, system, workers: int | None = None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, system, workers: int | None = None, threads: int | None = None) -> None:  # type: ignore[no-untyped-def]
         self.system = system
         self.db = system.db
         configured = workers if workers is not None else system.settings.ingest_workers
-        self.workers = configured or (os.cpu_count() or 1)
+        self.workers = max(1, configured or (os.cpu_count() or 1))
+        self.threads = threads or 4  # custody mostly waits on fsync and the database
         self._token = uuid.uuid4().hex[:8]
         self._actor_name = "system"
+        self._created: set[int] = set()  # batches this pipeline created (nothing done before)
 
     # -- batches --------------------------------------------------------------------
 
     def add_batch(self, actor: Actor, items: list[Item], source: str, key: str | None = None) -> int:
-        """One transaction: the batch and all its jobs, or nothing. A known key resumes."""
+        """One transaction: the batch and all its jobs, or nothing. A known key resumes.
+
+        Items refused up front (an unsafe name, explicit values the scheme does not know)
+        become finished, rejected jobs, so they are reported in order with the rest."""
         self.system.records.require(actor, "record.ingest")
-        with self.db.session() as s:
-            if key:
-                existing = s.execute(select(IngestBatch).where(IngestBatch.key == key)).scalar_one_or_none()
-                if existing is not None:
-                    return existing.id
-            batch = IngestBatch(source=source, key=key, created_by=actor.name)
-            s.add(batch)
-            s.flush()
-            for seq, item in enumerate(items):
-                job = IngestJob(batch_id=batch.id, seq=seq, path=str(item.path or ""), name=item.name,
-                                explicit=json.dumps(item.explicit, ensure_ascii=False),
-                                state=PENDING, attempts=0, pages=0)
-                if item.error:
-                    job.state = "rejected"
-                    job.result = json.dumps(self._result(item.name, "rejected", error=item.error),
-                                            ensure_ascii=False)
-                s.add(job)
-            self.system.audit.append(s, actor.name, "ingest.batch", str(batch.id), "ok",
-                                     {"source": source, "files": len(items)})
-            return batch.id
+        if key:
+            known = self._batch_by_key(key)
+            if known is not None:
+                return known
+        rows = [self._job_row(seq, item) for seq, item in enumerate(items)]
+        try:
+            with self.db.session() as s:
+                batch = IngestBatch(source=source, key=key, created_by=actor.name)
+                s.add(batch)
+                s.flush()
+                for row in rows:
+                    row["batch_id"] = batch.id
+                for start in range(0, len(rows), 1000):
+                    s.execute(insert(IngestJob), rows[start:start + 1000])
+                self.system.audit.append(s, actor.name, "ingest.batch", str(batch.id), "ok",
+                                         {"source": source, "files": len(items)})
+                for row in rows:
+                    if row["state"] == "rejected":
+                        self.system.audit.append(s, actor.name, "ingest.reject", row["name"][:200], "failed",
+                                                 {"error": json.loads(row["result"])["error"]})
+                self._created.add(batch.id)
+                return batch.id
+        except DBIntegrityError:
+            known = self._batch_by_key(key) if key else None
+            if known is None:
+                raise
+            return known  # another process created the same batch a moment ago
+
+    def _batch_by_key(self, key: str) -> int | None:
+        with self.db.read() as s:
+            return s.execute(select(IngestBatch.id).where(IngestBatch.key == key)).scalar_one_or_none()
+
+    def _job_row(self, seq: int, item: Item) -> dict:
+        error = item.error or self._explicit_problem(item.explicit)
+        now = utcnow()
+        row = {"seq": seq, "path": str(item.path or ""), "name": item.name,
+               "explicit": json.dumps(item.explicit, ensure_ascii=False), "state": PENDING,
+               "record_id": None, "worker": None, "claimed_at": None, "attempts": 0, "pages": 0,
+               "result": None, "updated_at": now}
+        if error:
+            row["state"] = "rejected"
+            row["result"] = json.dumps(self._result(item.name, "rejected", error=error), ensure_ascii=False)
+        return row
+
+    def _explicit_problem(self, explicit: dict) -> str | None:
+        """Why values given by the user cannot be used (checked before any file is read)."""
+        from dangan.archive.codes import parse_location
+
+        scheme = self.system.scheme
+        try:
+            if explicit.get("category"):
+                scheme.category(explicit["category"])
+            if explicit.get("location"):
+                parse_location(explicit["location"], scheme.codes)
+            if explicit.get("security"):
+                scheme.security(explicit["security"])
+            if explicit.get("date"):
+                try:
+                    dt.date.fromisoformat(str(explicit["date"]))
+                except ValueError:
+                    return f"日期 {explicit['date']!r} 无效：应为 YYYY-MM-DD"
+        except DanganError as exc:
+            return str(exc)
+        return None
 
     def add_items(self, batch_id: int, items: list[Item]) -> list[int]:
         """Append jobs to an open batch (the inbox adds files as they arrive)."""
         with self.db.session() as s:
             start = s.execute(select(func.coalesce(func.max(IngestJob.seq), -1))
                               .where(IngestJob.batch_id == batch_id)).scalar_one() + 1
-            jobs = [IngestJob(batch_id=batch_id, seq=start + n, path=str(i.path or ""), name=i.name,
-                              explicit=json.dumps(i.explicit, ensure_ascii=False), state=PENDING,
-                              attempts=0, pages=0) for n, i in enumerate(items)]
+            jobs = []
+            for n, item in enumerate(items):
+                row = self._job_row(start + n, item)
+                jobs.append(IngestJob(batch_id=batch_id, **row))
             s.add_all(jobs)
             s.flush()
             return [j.id for j in jobs]
 
+    # -- recovery -------------------------------------------------------------------
+
     def recover(self) -> int:
-        """Reset jobs whose worker died; remove objects of records that never committed."""
+        """Reset jobs whose run died; remove objects of records that never committed."""
         now = utcnow()
         reset = 0
         with self.db.session() as s:
             rows = list(s.execute(select(IngestJob).where(IngestJob.state == RUNNING)).scalars())
             for job in rows:
-                stale = job.claimed_at is None or now - job.claimed_at > STALE_AFTER
+                seen = job.updated_at or job.claimed_at
+                stale = seen is None or now - seen > STALE_AFTER
                 if _alive(job.worker) and not stale:
                     continue
-                if job.record_id and s.get(Record, job.record_id) is None:
+                rec = s.get(Record, job.record_id) if job.record_id else None
+                if rec is not None:
+                    # Cannot happen (the record and the job's state commit together), but
+                    # if it did, the file is in the archive: finish the job, do not redo it.
+                    self._mark(s, job, self._result(job.name, "ingested", archive_no=rec.archive_no
+                                                    or rec.provisional_no, category=rec.category,
+                                                    location=rec.location, title=rec.title, pages=rec.pages,
+                                                    queued=rec.archive_no is None))
+                    continue
+                if job.record_id:
                     for kind in ("original", "text"):
                         self.system.store.delete(object_key(job.record_id, kind))
-                    job.record_id = None
+                job.record_id = None
                 job.state = PENDING
                 job.worker = None
                 reset += 1
+        if reset:
+            sweep = getattr(self.system.store, "sweep_temp", None)
+            if sweep is not None:
+                with contextlib.suppress(OSError):
+                    sweep()  # temp files of puts cut short (older than an hour: never a live put)
         return reset
 
-    def _claim(self, batch_id: int, limit: int) -> list[IngestJob]:
+    def _claim(self, batch_id: int, limit: int, after_seq: int | None = None) -> list[IngestJob]:
         me = worker_id(self._token)
         with self.db.session() as s:
-            query = (select(IngestJob).where(IngestJob.batch_id == batch_id, IngestJob.state == PENDING)
-                     .order_by(IngestJob.seq).limit(limit))
+            query = select(IngestJob).where(IngestJob.batch_id == batch_id, IngestJob.state == PENDING)
+            if after_seq is not None:
+                query = query.where(IngestJob.seq > after_seq)
+            query = query.order_by(IngestJob.seq).limit(limit)
             if self.db.dialect == "postgresql":
                 query = query.with_for_update(skip_locked=True)
             jobs = list(s.execute(query).scalars())
+            now = utcnow()
             for job in jobs:
                 job.state = RUNNING
                 job.worker = me
-                job.claimed_at = utcnow()
+                job.claimed_at = now
+                job.updated_at = now
                 job.attempts += 1
                 job.record_id = job.record_id or uuid.uuid4().hex
             return jobs
+
+    def _heartbeat(self) -> None:
+        with self.db.session() as s:
+            s.execute(update(IngestJob).where(IngestJob.worker == worker_id(self._token),
+                                              IngestJob.state == RUNNING).values(updated_at=utcnow()))
 
     # -- running --------------------------------------------------------------------
 
     def run(self, actor: Actor, batch_id: int, progress: Callable[[dict, int], None] | None = None,
             on_finish: Callable[[IngestJob, dict], None] | None = None) -> Summary:
-        """Process every pending job of the batch; returns the batch's results in order."""
+        """Process every pending job of the batch; returns the batch's results in order.
+
+        `on_finish(job, result)` and `progress(result, pages)` are called on this thread
+        once per job finished by this run, after its outcome is committed."""
         self.system.records.require(actor, "record.ingest")
         self._actor_name = actor.name
+        self._token = uuid.uuid4().hex[:8]
         started = time.monotonic()
         self.recover()
-        _ACTIVE_RUNS.add(self._token)
-        context = analysis_mod.WorkerContext.build(self.system)
-        pool: cf.ProcessPoolExecutor | None = None
-        with self.db.session() as s:
+        with self.db.read() as s:
+            batch = s.get(IngestBatch, batch_id)
+            source = batch.source if batch is not None else ""
             pending = s.execute(select(func.count()).where(IngestJob.batch_id == batch_id,
                                                            IngestJob.state == PENDING)).scalar_one()
-        if pending > 1 and self.workers >= 1:
-            pool = cf.ProcessPoolExecutor(max_workers=self.workers,
-                                          mp_context=multiprocessing.get_context("forkserver"),
-                                          initializer=analysis_mod.init_worker, initargs=(context,))
-        else:
-            analysis_mod.init_worker(context)
-        in_flight: dict[cf.Future, IngestJob] = {}
-        try:
-            while True:
-                room = max(0, 2 * self.workers - len(in_flight))
-                jobs = self._claim(batch_id, min(room, CLAIM_CHUNK)) if room else []
-                for job in jobs:
-                    early = self._before_analysis(actor, job)
-                    if early is not None:
-                        self._finish(job, early, on_finish, progress)
-                        continue
-                    explicit = json.loads(job.explicit or "{}")
-                    if pool is None:
-                        fut: cf.Future = cf.Future()
-                        try:
-                            fut.set_result(analysis_mod.analyse(job.path, explicit))
-                        except BaseException as exc:  # handed to _after_analysis like a pool error
-                            fut.set_exception(exc)
-                    else:
-                        fut = pool.submit(analysis_mod.analyse, job.path, explicit)
-                    in_flight[fut] = job
-                if not in_flight:
-                    if not jobs:
-                        break
-                    continue
-                done, _ = cf.wait(list(in_flight), return_when=cf.FIRST_COMPLETED)
-                for fut in done:
-                    job = in_flight.pop(fut)
-                    self._after_analysis(actor, job, fut, on_finish, progress)
-        finally:
-            _ACTIVE_RUNS.discard(self._token)
-            if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
-        summary = self.summary(batch_id)
+            finished_before = 0
+            if source != "inbox" and batch_id not in self._created:
+                finished_before = s.execute(select(func.count()).where(
+                    IngestJob.batch_id == batch_id, IngestJob.state.in_(FINISHED))).scalar_one()
+        done: list[int] = []
+        pages_now = 0
+        if pending:
+            _ACTIVE_RUNS.add(self._token)
+            try:
+                runner = _Run(self, actor, batch_id, pending, progress, on_finish)
+                runner.execute()
+                done, pages_now = runner.finished, runner.pages
+            finally:
+                _ACTIVE_RUNS.discard(self._token)
+        # The inbox's batch lives for ever: report what this run did, not its whole history.
+        summary = self.summary(batch_id, job_ids=done if source == "inbox" else None)
         summary.seconds = time.monotonic() - started
-        summary.index_error = self._sync_index()
+        summary.done_now = len(done)
+        summary.pages_now = pages_now
+        summary.done_before = finished_before
+        if done:
+            summary.index_error = self._sync_index()
         with self.db.session() as s:
             batch = s.get(IngestBatch, batch_id)
-            if batch is not None and batch.source != "inbox":
+            if batch is not None and batch.source != "inbox" and batch.finished_at is None:
                 batch.finished_at = utcnow()
-            self.system.audit.append(s, actor.name, "ingest.finish", str(batch_id), "ok",
-                                     {"ingested": summary.ingested, "duplicate": summary.duplicate,
-                                      "rejected": summary.rejected, "queued": summary.queued})
+            if done or source != "inbox":
+                self.system.audit.append(s, actor.name, "ingest.finish", str(batch_id), "ok",
+                                         {"ingested": summary.ingested, "duplicate": summary.duplicate,
+                                          "rejected": summary.rejected, "queued": summary.queued,
+                                          "this_run": len(done)})
         return summary
 
     def _sync_index(self) -> str | None:
@@ -249,42 +374,56 @@ class IngestPipeline:
             return f"检索索引暂未更新（{type(exc).__name__}），稍后运行 dangan search sync"
         return None
 
-    def _before_analysis(self, actor: Actor, job: IngestJob) -> dict | None:
-        """Cheap checks first: the file is there, and is not a duplicate (no OCR wasted)."""
+    # -- the three steps (check and store run on custody threads) --------------------
+
+    def _check(self, job: IngestJob) -> tuple[str, Any]:
+        """("done", result) if the job is finished already (refused, duplicate), else
+        ("analyse", sha256)."""
+        if job.attempts > MAX_ATTEMPTS:
+            return "done", self._finish(job, self._result(
+                job.name, "rejected", error=f"该文件已尝试处理 {job.attempts - 1} 次均未完成（处理进程多次中止），"
+                "已停止重试；请检查文件后重新提交。"))
         path = Path(job.path)
         try:
-            size = path.stat().st_size
-        except OSError:
-            return self._result(job.name, "rejected", error="文件不存在或无法读取")
-        if size == 0:
-            return self._result(job.name, "rejected", error="文件为空（0 字节）")
-        digest = sha256_file(path)
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return "done", self._finish(job, self._result(job.name, "rejected",
+                                                          error="文件不存在（可能已被移走或删除）"))
+        except OSError as exc:
+            return "done", self._finish(job, self._result(job.name, "rejected",
+                                                          error=f"文件无法读取：{exc.strerror}"))
+        problem = None
+        if stat.S_ISLNK(st.st_mode):
+            problem = "是符号链接，出于安全原因不予处理"
+        elif not stat.S_ISREG(st.st_mode):
+            problem = "不是普通文件"
+        elif st.st_size == 0:
+            problem = "文件为空（0 字节），没有可归档的内容"
+        if problem is None:
+            try:
+                digest = sha256_file(path)
+            except OSError as exc:
+                problem = f"文件无法读取：{exc.strerror}"
+        if problem is not None:
+            return "done", self._finish(job, self._result(job.name, "rejected", error=problem))
         with self.db.read() as s:
             rec = s.execute(select(Record).where(Record.sha256 == digest)).scalar_one_or_none()
             if rec is not None:
-                return self._result(job.name, "duplicate", archive_no=rec.archive_no or rec.provisional_no,
-                                    category=rec.category, location=rec.location, title=rec.title,
-                                    pages=rec.pages)
-        return None
+                return "done", self._finish(job, self._duplicate(job, rec))
+        return "analyse", digest
 
-    def _after_analysis(self, actor: Actor, job: IngestJob, fut: cf.Future,
-                        on_finish: Callable | None, progress: Callable | None) -> None:
-        try:
-            found: analysis_mod.Analysis = fut.result()
-        except DanganError as exc:
-            self._finish(job, self._result(job.name, "rejected", error=str(exc)), on_finish, progress)
-            return
-        except cf.process.BrokenProcessPool:
-            raise
-        except Exception as exc:
-            self._finish(job, self._result(job.name, "rejected",
-                                           error=f"处理失败（{type(exc).__name__}），请检查文件"),
-                         on_finish, progress)
-            return
+    def _duplicate(self, job: IngestJob, rec: Record, pages: int | None = None) -> dict:
+        return self._result(job.name, "duplicate", archive_no=rec.archive_no or rec.provisional_no,
+                            category=rec.category, location=rec.location, title=rec.title,
+                            pages=rec.pages if pages is None else pages)
+
+    def _store(self, actor: Actor, job: IngestJob, found: analysis_mod.Analysis, digest: str) -> dict:
+        """Encrypt, store and commit the record with the job's final state; the result."""
         explicit = json.loads(job.explicit or "{}")
         try:
             data, conflicts = analysis_mod.resolve(explicit, found, job.name, self.system.scheme,
                                                    self.system.settings.classify_threshold)
+            data.sha256 = digest  # the bytes stored must be the bytes checked and analysed
             holder: dict = {}
 
             def within(s: Session, created: CreateResult) -> None:
@@ -294,24 +433,23 @@ class IngestPipeline:
                     pages=found.pages, queued=created.status == "queued",
                     provisional_no=created.provisional_no, conflicts=conflicts,
                     warnings=found.warnings, confidence=found.suggestion.get("confidence"),
-                    low_confidence_pages=found.low_confidence_pages)
+                    low_confidence_pages=found.low_confidence_pages, sha256=digest)
                 holder["result"] = result
                 self._mark(s, job, result)
 
             created = self.system.records.create(actor, Path(job.path), data, record_id=job.record_id,
                                                  within=within)
-            if created.status == "duplicate":
-                result = self._result(job.name, "duplicate", archive_no=created.archive_no or created.provisional_no,
-                                      pages=found.pages, title=data.title)
-                self._finish(job, result, on_finish, progress)
-                return
-            job.pages = found.pages
-            if on_finish:
-                on_finish(job, holder["result"])
-            if progress:
-                progress(holder["result"], found.pages)
         except DanganError as exc:
-            self._finish(job, self._result(job.name, "rejected", error=str(exc)), on_finish, progress)
+            return self._finish(job, self._result(job.name, "rejected", error=str(exc)))
+        if "result" in holder:
+            return holder["result"]
+        # Another file with the same bytes committed first (or since the check).
+        with self.db.read() as s:
+            rec = s.get(Record, created.record_id)
+            if rec is not None:
+                return self._finish(job, self._duplicate(job, rec, found.pages))
+        return self._finish(job, self._result(job.name, "duplicate", archive_no=created.archive_no
+                                              or created.provisional_no, pages=found.pages, title=data.title))
 
     def _mark(self, s: Session, job: IngestJob, result: dict) -> None:
         state = {"ingested": "queued" if result.get("queued") else "done"}.get(result["status"], result["status"])
@@ -319,17 +457,14 @@ class IngestPipeline:
             state=state, result=json.dumps(result, ensure_ascii=False, default=str),
             pages=result.get("pages") or 0, updated_at=utcnow()))
 
-    def _finish(self, job: IngestJob, result: dict, on_finish: Callable | None,
-                progress: Callable | None) -> None:
+    def _finish(self, job: IngestJob, result: dict) -> dict:
+        """Commit a job's outcome when no record is created (refused, duplicate)."""
         with self.db.session() as s:
             self._mark(s, job, result)
             if result["status"] == "rejected":
                 self.system.audit.append(s, self._actor_name, "ingest.reject", job.name[:200],
                                          "failed", {"error": result.get("error")})
-        if on_finish:
-            on_finish(job, result)
-        if progress:
-            progress(result, result.get("pages") or 0)
+        return result
 
     @staticmethod
     def _result(name: str, status: str, **fields: object) -> dict:
@@ -338,24 +473,29 @@ class IngestPipeline:
         base.update({k: v for k, v in fields.items() if v is not None or k in base})
         return base
 
-    def summary(self, batch_id: int) -> Summary:
+    def summary(self, batch_id: int, job_ids: Iterable[int] | None = None) -> Summary:
+        """The batch's finished jobs in order (or only `job_ids`), counted."""
         out = Summary()
+        wanted = set(job_ids) if job_ids is not None else None
+        if wanted is not None and not wanted:
+            return out
         with self.db.read() as s:
-            for job in s.execute(select(IngestJob).where(IngestJob.batch_id == batch_id)
-                                 .order_by(IngestJob.seq)).scalars():
-                if job.state not in FINISHED:
+            rows = s.execute(select(IngestJob.id, IngestJob.state, IngestJob.result, IngestJob.pages)
+                             .where(IngestJob.batch_id == batch_id).order_by(IngestJob.seq))
+            for job_id, state, result_text, pages in rows:
+                if state not in FINISHED or (wanted is not None and job_id not in wanted):
                     continue
-                result = json.loads(job.result or "{}")
+                result = json.loads(result_text or "{}")
                 out.results.append(result)
                 status = result.get("status")
                 if status == "ingested":
                     out.ingested += 1
                     out.queued += bool(result.get("queued"))
+                    out.pages += pages or 0
                 elif status == "duplicate":
                     out.duplicate += 1
                 else:
                     out.rejected += 1
-                out.pages += job.pages or 0
         return out
 
     # -- convenience used by the CLI ----------------------------------------------------
@@ -366,6 +506,184 @@ class IngestPipeline:
         return self.run(actor, batch_id, progress=progress)
 
 
+def _preloaded_forkserver() -> multiprocessing.context.BaseContext:
+    """Workers fork from a server that has already imported the analysis code (~1.5 s of
+    imports per worker otherwise, paid again for every pool the inbox starts)."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["__main__", "dangan.ingest.analyse"])
+    return ctx
+
+
+class _Run:
+    """One run over a batch: claims jobs and moves each through check → analyse → store."""
+
+    def __init__(self, pipeline: IngestPipeline, actor: Actor, batch_id: int, pending: int,
+                 progress: Callable | None, on_finish: Callable | None) -> None:
+        self.p = pipeline
+        self.actor = actor
+        self.batch_id = batch_id
+        self.progress = progress
+        self.on_finish = on_finish
+        self.workers = pipeline.workers
+        self.context = analysis_mod.WorkerContext.build(pipeline.system)
+        # One file alone is analysed here (no pool to start); a retry always gets a pool,
+        # so a file that crashes its process cannot take this one down again.
+        self.use_pool = pending > 1 or self._any_retry()
+        self.pool: cf.ProcessPoolExecutor | None = None
+        if not self.use_pool:
+            analysis_mod.init_worker(self.context)
+        self.threads = cf.ThreadPoolExecutor(pipeline.threads, thread_name_prefix="dangan-ingest")
+        self.futures: dict[cf.Future, tuple[str, IngestJob, str | None]] = {}
+        self.queue: collections.deque[IngestJob] = collections.deque()
+        self.retry: collections.deque[tuple[IngestJob, str]] = collections.deque()  # crashed: run alone
+        self.suspects: set[int] = set()
+        self.analysing = 0
+        self.busy_digests: set[str] = set()
+        self.parked: dict[str, list[IngestJob]] = {}  # same bytes as a file in flight: wait for it
+        self.last_seq: int | None = -1
+        self.exhausted = False
+        self.finished: list[int] = []
+        self.pages = 0
+        self.beat = time.monotonic()
+
+    def _any_retry(self) -> bool:
+        with self.p.db.read() as s:
+            return bool(s.execute(select(func.count()).where(IngestJob.batch_id == self.batch_id,
+                                                             IngestJob.state == PENDING,
+                                                             IngestJob.attempts > 0)).scalar_one())
+
+    # -- the loop ----------------------------------------------------------------------
+
+    def execute(self) -> None:
+        try:
+            while True:
+                self._fill()
+                if not self.futures:
+                    if self.queue or self.retry or not self.exhausted:
+                        continue
+                    break
+                done, _ = cf.wait(list(self.futures), timeout=HEARTBEAT_SECONDS,
+                                  return_when=cf.FIRST_COMPLETED)
+                if time.monotonic() - self.beat >= HEARTBEAT_SECONDS:
+                    self.p._heartbeat()
+                    self.beat = time.monotonic()
+                for fut in done:
+                    self._handle(fut)
+        finally:
+            self.threads.shutdown(wait=True, cancel_futures=True)
+            if self.pool is not None:
+                self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _fill(self) -> None:
+        """Start work up to the limits: analyses ≤ 2 per worker, jobs in flight ≤ that plus
+        two per custody thread. Crashed files are retried alone before anything new."""
+        if self.retry:
+            if self.analysing == 0:
+                job, digest = self.retry.popleft()
+                self._submit_analysis(job, digest)
+            return
+        limit = 2 * self.workers + 2 * self.p.threads
+        while len(self.futures) < limit and self.analysing + self._checking() < 2 * self.workers:
+            job = self._next_job()
+            if job is None:
+                return
+            self.futures[self.threads.submit(self.p._check, job)] = ("check", job, None)
+
+    def _checking(self) -> int:
+        return sum(1 for kind, _, _ in self.futures.values() if kind == "check")
+
+    def _next_job(self) -> IngestJob | None:
+        if not self.queue and not self.exhausted:
+            jobs = self.p._claim(self.batch_id, CLAIM_CHUNK, self.last_seq)
+            if not jobs and self.last_seq is not None:
+                self.last_seq = None  # once more from the start: jobs reset since we passed them
+                jobs = self.p._claim(self.batch_id, CLAIM_CHUNK, None)
+            if not jobs:
+                self.exhausted = True
+            else:
+                if self.last_seq is not None:
+                    self.last_seq = jobs[-1].seq
+                self.queue.extend(jobs)
+        return self.queue.popleft() if self.queue else None
+
+    def _submit_analysis(self, job: IngestJob, digest: str) -> None:
+        explicit = json.loads(job.explicit or "{}")
+        if self.use_pool:
+            if self.pool is None or getattr(self.pool, "_broken", False):
+                if self.pool is not None:
+                    self.pool.shutdown(wait=False, cancel_futures=True)
+                self.pool = cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=_preloaded_forkserver(),
+                                                   initializer=analysis_mod.init_worker,
+                                                   initargs=(self.context,))
+            fut = self.pool.submit(analysis_mod.analyse, job.path, explicit)
+        else:
+            fut = self.threads.submit(analysis_mod.analyse, job.path, explicit)
+        self.futures[fut] = ("analyse", job, digest)
+        self.analysing += 1
+
+    # -- outcomes ----------------------------------------------------------------------
+
+    def _handle(self, fut: cf.Future) -> None:
+        kind, job, digest = self.futures.pop(fut)
+        if kind == "check":
+            what, value = fut.result()  # errors other than the file's are the system's: stop
+            if what == "done":
+                self._done(job, value)
+            elif value in self.busy_digests:
+                self.parked.setdefault(value, []).append(job)
+            else:
+                self.busy_digests.add(value)
+                self._submit_analysis(job, value)
+        elif kind == "analyse":
+            self.analysing -= 1
+            self._analysed(fut, job, digest or "")
+        else:
+            self._done(job, fut.result())
+            self._release(digest or "")
+
+    def _analysed(self, fut: cf.Future, job: IngestJob, digest: str) -> None:
+        p = self.p
+        try:
+            found = fut.result()
+        except cf.process.BrokenProcessPool:
+            if job.id in self.suspects:
+                self._after_thread(job, digest, p._finish, job, p._result(job.name, "rejected", error=CRASH_MESSAGE))
+            else:
+                self.suspects.add(job.id)
+                self.retry.append((job, digest))
+            return
+        except DanganError as exc:
+            self._after_thread(job, digest, p._finish, job, p._result(job.name, "rejected", error=str(exc)))
+            return
+        except Exception as exc:  # a decoder's own error on a hostile file: refuse the file, go on
+            self._after_thread(job, digest, p._finish, job, p._result(
+                job.name, "rejected", error=f"处理失败（{type(exc).__name__}），请检查文件是否完好"))
+            return
+        self.suspects.discard(job.id)
+        self._after_thread(job, digest, p._store, self.actor, job, found, digest)
+
+    def _after_thread(self, job: IngestJob, digest: str, fn: Callable, *args: Any) -> None:
+        self.futures[self.threads.submit(fn, *args)] = ("store", job, digest)
+
+    def _release(self, digest: str) -> None:
+        """A file's bytes are settled: files with the same bytes waiting for it go on (and
+        are found to be duplicates, or analysed if the first was refused)."""
+        self.busy_digests.discard(digest)
+        for job in self.parked.pop(digest, []):
+            self.futures[self.threads.submit(self.p._check, job)] = ("check", job, None)
+
+    def _done(self, job: IngestJob, result: dict) -> None:
+        self.finished.append(job.id)
+        pages = int(result.get("pages") or 0) if result.get("status") == "ingested" else 0
+        self.pages += pages
+        if self.on_finish:
+            self.on_finish(job, result)
+        if self.progress:
+            self.progress(result, pages)
+
+
 def workdir() -> Path:
-    """A private scratch folder for unpacked ZIP members."""
-    return Path(tempfile.mkdtemp(prefix="dangan-ingest-"))
+    """A private scratch folder for unpacked ZIP members, removed when the process exits."""
+    path = Path(tempfile.mkdtemp(prefix="dangan-ingest-"))
+    atexit.register(shutil.rmtree, path, True)
+    return path
