@@ -116,7 +116,8 @@ class SearchService:
             except DanganError:
                 text = ""  # integrity failures are reported by verify; the metadata stays findable
         return IndexDoc(
-            record_id=rec.id, archive_no=rec.archive_no, aliases=tuple(aliases), title=mask_text(rec.title)[0],
+            record_id=rec.id, archive_no=rec.archive_no or rec.provisional_no, aliases=tuple(aliases),
+            title=mask_text(rec.title)[0],
             category=rec.category or "unclassified", location=rec.location, year=rec.year, date=rec.doc_date,
             security=LEVELS.get(rec.security, 3), status=rec.status, text=mask_text(text)[0],
             maintenance_code=rec.maintenance_code)
