@@ -1,10 +1,20 @@
 """The scanner inbox: files dropped in a folder are ingested and moved to done/ or
 rejected/ (with a .reason.txt). One long-lived batch per folder remembers every claimed
-file, so a restart after a crash finishes what was claimed and moves it exactly once."""
+file, so a restart after a crash finishes what was claimed and moves it exactly once.
+
+A file is claimed by moving it into `.processing/` under a unique name, and the job that
+names it is committed right after. After a `kill -9`:
+
+- claimed, no job yet: the file gets a job now;
+- job unfinished: the pipeline's recovery resets it and this run finishes it;
+- job finished, file still in `.processing/`: it is moved now (the move is the last step,
+  so it happens once: a file already moved is no longer there to move again).
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,17 +29,17 @@ from dangan.ingest.sources import Inbox, Item
 
 def watch(system, actor: Actor, root: Path, once: bool = False, interval: float = 5.0,  # type: ignore[no-untyped-def]
           settle: float = 2.0, echo: Callable[[str], None] | None = None,
-          rounds: int | None = None) -> list[dict]:
+          rounds: int | None = None, workers: int | None = None) -> list[dict]:
     """Ingest what arrives in `root` until interrupted (or once, or for `rounds` scans)."""
     box = Inbox(root, settle=settle)
-    pipeline = IngestPipeline(system)
-    batch_id = pipeline.add_batch(actor, [], "inbox", key=f"inbox:{root.resolve()}")
+    pipeline = IngestPipeline(system, workers=workers)
+    batch_id = pipeline.add_batch(actor, [], "inbox", key=f"inbox:{Path(root).resolve()}")
     results: list[dict] = []
 
     def moved(job: IngestJob, result: dict) -> None:
         path = Path(job.path)
-        if not path.exists():
-            return
+        if not os.path.lexists(path):
+            return  # moved already (a restart after the move)
         ok = result["status"] in ("ingested", "duplicate")
         reason = result.get("error") if not ok else None
         target = box.finish(path, ok, reason)
@@ -49,7 +59,12 @@ def watch(system, actor: Actor, root: Path, once: bool = False, interval: float 
         if once and settle > 0:
             time.sleep(settle)
             ready = box.ready()
-        claimed = [box.claim(p) for p in ready]
+        claimed = []
+        for path in ready:
+            try:
+                claimed.append(box.claim(path))
+            except FileNotFoundError:
+                continue  # taken away (or claimed by another watcher) since the scan
         if claimed:
             pipeline.add_items(batch_id, [Item(p, Inbox.original_name(p)) for p in claimed])
         pipeline.run(actor, batch_id, on_finish=moved)
@@ -62,10 +77,18 @@ def watch(system, actor: Actor, root: Path, once: bool = False, interval: float 
 def _settle_claims(pipeline: IngestPipeline, box: Inbox, batch_id: int,
                    moved: Callable[[IngestJob, dict], None]) -> None:
     """After a crash: move files whose job finished; enqueue claimed files with no job."""
-    with pipeline.db.session() as s:
-        jobs = {j.path: j for j in s.execute(select(IngestJob).where(IngestJob.batch_id == batch_id)).scalars()}
+    claims = box.pending_claims()
+    if not claims:
+        return
+    jobs: dict[str, IngestJob] = {}
+    with pipeline.db.read() as s:
+        names = [str(p) for p in claims]
+        for start in range(0, len(names), 500):
+            for job in s.execute(select(IngestJob).where(IngestJob.batch_id == batch_id,
+                                                         IngestJob.path.in_(names[start:start + 500]))).scalars():
+                jobs[job.path] = job
     orphans = []
-    for path in box.pending_claims():
+    for path in claims:
         job = jobs.get(str(path))
         if job is None:
             orphans.append(Item(path, Inbox.original_name(path)))

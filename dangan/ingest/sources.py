@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import os
 import shutil
 import stat
@@ -41,8 +42,11 @@ def display_name(name: str, limit: int = 200) -> str:
     return clean if len(clean) <= limit else clean[: limit - 1] + "…"
 
 
-def member_problem(name: str) -> str | None:
-    """Why a ZIP member or manifest path may not be used, or None."""
+def member_problem(name: str, on_disk: bool = True) -> str | None:
+    """Why a ZIP member or manifest path may not be used, or None.
+
+    A ZIP member is extracted under a name of our own, so only a manifest path (a file
+    that must exist on disk) is held to the 255-byte limit of a file name."""
     if "\x00" in name:
         return "名称中含有空字符"
     if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
@@ -50,9 +54,24 @@ def member_problem(name: str) -> str | None:
     parts = PurePosixPath(name.replace("\\", "/")).parts
     if ".." in parts:
         return "含有“..”，指向上级目录"
-    if any(len(p.encode()) > 255 for p in parts):
-        return "文件名超过 255 字节"
+    if on_disk and any(len(p.encode("utf-8", "surrogateescape")) > 255 for p in parts):
+        return "中有超过 255 字节的文件名，文件系统无法保存"
     return None
+
+
+def fit_name(name: str, limit: int = 200) -> str:
+    """`name` shortened to at most `limit` bytes of UTF-8, keeping its extension."""
+    if len(name.encode("utf-8", "surrogateescape")) <= limit:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    if not dot or len(ext) > 16:
+        stem, ext = name, ""
+    suffix = f".{ext}" if ext else ""
+    room = limit - len(suffix.encode("utf-8", "surrogateescape")) - 3
+    out = stem
+    while len(out.encode("utf-8", "surrogateescape")) > room:
+        out = out[:-1]
+    return f"{out}…{suffix}"
 
 
 def _walk(folder: Path, base: Path, explicit: dict) -> list[Item]:
@@ -102,14 +121,18 @@ def expand_zip(path: Path, name: str, explicit: dict, workdir: Path) -> list[Ite
             return [Item(None, name, explicit, "ZIP 解压后过大（疑似压缩炸弹），拒绝处理")]
         for n, info in enumerate(infos):
             label = display_name(f"{name}!{info.filename}")
-            problem = member_problem(info.filename)
+            problem = member_problem(info.filename, on_disk=False)
             if problem:
                 items.append(Item(None, label, explicit, f"压缩包内的文件名{problem}，拒绝处理"))
                 continue
             if info.flag_bits & 0x1:
                 items.append(Item(None, label, explicit, "压缩包内的文件已加密，无法处理"))
                 continue
-            target = workdir / f"{n:06d}-{PurePosixPath(info.filename).name[-120:]}"
+            if stat.S_ISLNK(info.external_attr >> 16):
+                items.append(Item(None, label, explicit, "压缩包内的该项是符号链接，出于安全原因不予处理"))
+                continue
+            # Our own name on disk: the member's may be hostile or longer than a file name may be.
+            target = workdir / f"{n:06d}.member"
             try:
                 with zf.open(info) as src, open(target, "wb") as dst:
                     shutil.copyfileobj(src, dst, 1024 * 1024)
@@ -149,7 +172,7 @@ def read_manifest(manifest: Path) -> list[Item]:
         raise InvalidInput(f"清单文件 {manifest} 不存在。") from None
     except UnicodeDecodeError:
         raise InvalidInput(f"清单文件 {manifest.name} 不是 UTF-8 编码的 CSV。") from None
-    reader = csv.DictReader(text.splitlines())
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     header = [h.strip() for h in (reader.fieldnames or [])]
     if "path" not in header:
         raise InvalidInput(f"清单文件 {manifest.name} 缺少 path 列；列为 {','.join(MANIFEST_COLUMNS)}。")
@@ -167,10 +190,18 @@ def read_manifest(manifest: Path) -> list[Item]:
             items.append(Item(None, label, explicit, f"清单第 {row_no} 行没有 path"))
             continue
         problem = member_problem(raw)
-        target = (base / raw).resolve() if problem is None else None
-        if problem or target is None or not target.is_relative_to(base):
+        if problem:
+            items.append(Item(None, label, explicit, f"清单第 {row_no} 行的路径{problem}，拒绝处理"))
+            continue
+        try:
+            target = (base / raw).resolve()
+        except (OSError, RuntimeError):  # a symlink loop
+            target = None
+        if target is None or not target.is_relative_to(base):
             items.append(Item(None, label, explicit,
-                              f"清单第 {row_no} 行的路径指向清单所在文件夹之外，拒绝处理"))
+                              f"清单第 {row_no} 行的路径（经符号链接）指向清单所在文件夹之外，拒绝处理"
+                              if target is not None and (base / raw).absolute() != target
+                              else f"清单第 {row_no} 行的路径指向清单所在文件夹之外，拒绝处理"))
             continue
         if "date" in explicit:
             try:
@@ -197,8 +228,11 @@ class Inbox:
         self._seen: dict[Path, tuple[int, int]] = {}
 
     def ready(self) -> list[Path]:
+        """Files that have stood still long enough to be taken (symlinks included: they
+        are taken in order to be refused, not followed)."""
         now = time.time()
         out = []
+        seen: dict[Path, tuple[int, int]] = {}
         for entry in sorted(self.root.iterdir()):
             name = entry.name
             if name.startswith(".") or name.endswith(TEMP_SUFFIXES) or name.endswith(".reason.txt"):
@@ -207,15 +241,16 @@ class Inbox:
                 st = entry.lstat()
             except FileNotFoundError:
                 continue
-            if not stat.S_ISREG(st.st_mode):
+            if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
                 continue
             sig = (st.st_size, st.st_mtime_ns)
             stable = self._seen.get(entry) == sig or self.settle == 0
-            self._seen[entry] = sig
+            seen[entry] = sig
             if st.st_size > 0 and now - st.st_mtime >= self.settle and stable:
                 out.append(entry)
-            elif st.st_size == 0 and now - st.st_mtime >= self.settle * 5:
+            elif st.st_size == 0 and now - st.st_mtime >= self.settle * 5 and stable:
                 out.append(entry)  # an empty file that stays empty is rejected, not kept forever
+        self._seen = seen
         return out
 
     def claim(self, path: Path) -> Path:
@@ -223,21 +258,23 @@ class Inbox:
 
         The claimed name carries a unique prefix, so a later file of the same name is a new
         claim and never mistaken for this one after a restart."""
-        target = self.processing / f"{uuid.uuid4().hex[:12]}__{path.name}"
+        target = self.processing / f"{uuid.uuid4().hex[:12]}__{fit_name(path.name, 220)}"
         os.replace(path, target)
         self._seen.pop(path, None)
         return target
 
     def pending_claims(self) -> list[Path]:
         """Files a crashed run had claimed but not finished."""
-        return sorted(p for p in self.processing.iterdir() if p.is_file())
+        return sorted(p for p in self.processing.iterdir() if p.is_symlink() or p.is_file())
 
     @staticmethod
     def original_name(claimed: Path) -> str:
         return claimed.name.split("__", 1)[-1]
 
     def finish(self, path: Path, ok: bool, reason: str | None = None) -> Path:
-        target = self._free((self.done if ok else self.rejected) / self.original_name(path))
+        """Move a claimed file to done/ or rejected/ (with `NAME.reason.txt`), never over
+        another file: a name already there gets a number."""
+        target = self._free((self.done if ok else self.rejected) / fit_name(self.original_name(path), 200))
         if not ok:
             target.with_name(target.name + ".reason.txt").write_text((reason or "未知原因") + "\n",
                                                                        encoding="utf-8")
