@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(tesseract-ocr tesseract-ocr-chi-sim tesseract-ocr-chi-tra tesseract-ocr-osd
-              fonts-wqy-zenhei poppler-utils postgresql libgl1 libglib2.0-0 unzip curl)
+              fonts-wqy-zenhei poppler-utils postgresql libgl1 libglib2.0-0 unzip curl chromium)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
