@@ -7,7 +7,6 @@ import re
 
 import pytest
 
-from dangan.demo.corpus import generate
 from dangan.archive.pii import (
     blind_token,
     find_pii,
@@ -17,6 +16,7 @@ from dangan.archive.pii import (
     normalise,
     pii_query,
 )
+from dangan.demo.corpus import generate
 
 KEY = b"k" * 32
 _W = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)

@@ -20,7 +20,7 @@ class Cli:
         self.home = home
         self.runner = CliRunner()
 
-    def __call__(self, *args: str, user: str | None = None, input: str | None = None):  # noqa: A002
+    def __call__(self, *args: str, user: str | None = None, input: str | None = None):
         argv = ["--home", str(self.home)] + (["--as", user] if user else []) + list(args)
         return self.runner.invoke(main, argv, input=input, catch_exceptions=False)
 
