@@ -11,10 +11,10 @@ of a document, and snippets.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
-import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -339,8 +339,6 @@ def make_hit(stored: dict[str, Any], score: float, parsed: ParsedQuery) -> Hit:
     )
 
 
-def stored_json(p: PreparedDoc) -> bytes:
-    return json.dumps(p.stored, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 # --------------------------------------------------------------------------- interface
@@ -357,6 +355,16 @@ class SearchBackend(ABC):
     @abstractmethod
     def delete(self, record_ids: Sequence[str]) -> None:
         """Remove these records; ids not in the index are ignored."""
+
+    @contextlib.contextmanager
+    def bulk(self) -> Iterator[None]:
+        """Group many `index`/`delete` calls (a rebuild) into one long write.
+
+        Changes become visible when the block ends (or at intermediate commits); the
+        embedded index keeps its single writer for the whole block, so other writers
+        wait. The default does nothing special.
+        """
+        yield
 
     def search(self, req: SearchRequest) -> SearchResult:
         """Ranked, filtered, faceted hits the reader is allowed to see."""

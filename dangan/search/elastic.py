@@ -13,6 +13,7 @@ change, as with the embedded backend. A server that cannot be reached raises
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -160,6 +161,16 @@ class ElasticBackend(SearchBackend):
                 body["date"] = d.date.isoformat()
             ops.append(body)
         self._bulk(ops, "写入索引")
+
+    @contextlib.contextmanager
+    def bulk(self) -> Iterator[None]:
+        """No refresh per batch; one at the end (what a rebuild wants)."""
+        saved, self.refresh = self.refresh, False
+        try:
+            yield
+        finally:
+            self.refresh = saved
+        self._call("刷新索引", self._es.indices.refresh, index=self.index_name)
 
     def _bulk(self, ops: list[dict[str, Any]], what: str) -> None:
         resp = self._call(what, self._es.bulk, operations=ops, refresh=self.refresh)

@@ -13,11 +13,12 @@ process committed it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from dangan.search.backend import (
     TITLE_BOOST,
     Filters,
     IndexDoc,
+    PreparedDoc,
     SearchBackend,
     SearchRequest,
     SearchResult,
@@ -39,7 +41,6 @@ from dangan.search.backend import (
     make_hit,
     order_facets,
     prepare,
-    stored_json,
 )
 from dangan.search.query import And, Node, Not, Or, ParsedQuery, Word
 
@@ -84,7 +85,9 @@ class EmbeddedBackend(SearchBackend):
         self._schema = _schema()
         self._check_version()
         self._index = tantivy.Index(self._schema, path=str(self.path), reuse=True)
-        self._lock = threading.Lock()   # one writer per process at a time
+        self._lock = threading.RLock()   # one writer per process at a time
+        self._bulk: tantivy.IndexWriter | None = None
+        self._bulk_pending = 0
         self._closed = False
 
     # ------------------------------------------------------------------ housekeeping
@@ -120,11 +123,20 @@ class EmbeddedBackend(SearchBackend):
                 time.sleep(delay)
                 delay = min(delay * 2, 0.5)
 
-    def _write(self, work: Any) -> None:
-        """Run `work(writer)` as one commit, then release the writer and refresh readers."""
+    def _write(self, work: Any, count: int = 0) -> None:
+        """Run `work(writer)` as one commit, then release the writer and refresh readers
+        (inside `bulk`, on the held writer, committing every `bulk_commit_every` records)."""
         if self._closed:
             raise InvalidInput("检索索引已关闭。")
         with self._lock:
+            if self._bulk is not None:
+                work(self._bulk)
+                self._bulk_pending += count
+                if self._bulk_pending >= self.bulk_commit_every:
+                    self._bulk.commit()
+                    self._bulk_pending = 0
+                    self._index.reload()
+                return
             writer = self._writer()
             try:
                 work(writer)
@@ -134,6 +146,31 @@ class EmbeddedBackend(SearchBackend):
                 raise
             finally:
                 # Waits for merges the commit started, then drops the writer and its lock.
+                writer.wait_merging_threads()
+            self._index.reload()
+
+    #: In `bulk`, commit after this many records (progress visible, memory bounded).
+    bulk_commit_every = 250_000
+
+    @contextlib.contextmanager
+    def bulk(self) -> Iterator[None]:
+        """Hold the writer across many `index` calls: no commit and merge wait per batch,
+        and merges overlap with the analysis of the next batches. Other processes' writes
+        wait (and give up after `lock_timeout` with `SearchUnavailable`) meanwhile."""
+        with self._lock:
+            if self._bulk is not None:  # nested: the outer block commits
+                yield
+                return
+            writer = self._writer()
+            self._bulk, self._bulk_pending = writer, 0
+            try:
+                yield
+                writer.commit()
+            except BaseException:
+                writer.rollback()
+                raise
+            finally:
+                self._bulk = None
                 writer.wait_merging_threads()
             self._index.reload()
 
@@ -149,7 +186,7 @@ class EmbeddedBackend(SearchBackend):
                 writer.delete_documents_by_term("id", p.doc.record_id)
                 writer.add_document(_document(p))
 
-        self._write(work)
+        self._write(work, len(prepared))
 
     def delete(self, record_ids: Sequence[str]) -> None:
         ids = [str(r) for r in record_ids if r]
@@ -194,7 +231,7 @@ class EmbeddedBackend(SearchBackend):
                                      order_by_field=field, order=order)
         hits = []
         for score, address in result.hits:
-            stored = json.loads(bytes(searcher.doc(address)["src"][0]))
+            stored = _decode_stored(bytes(searcher.doc(address)["src"][0]))
             hits.append(make_hit(stored, float(score) if req.sort == "relevance" else 0.0, parsed))
         facets = self._facets(searcher, query) if req.facets else {}
         return SearchResult(total=int(result.count or 0), hits=hits, facets=facets)
@@ -285,11 +322,31 @@ class EmbeddedBackend(SearchBackend):
         self._closed = True
 
 
-def _document(p: Any) -> tantivy.Document:
+_STORED = ("record_id", "archive_no", "title", "category", "location", "date", "text")
+_US = "\x1f"  # unit separator between stored fields; the text comes last, so it may hold one
+
+
+def _encode_stored(d: IndexDoc) -> bytes:
+    """What a hit shows, as one stored value: fields joined by US (JSON cost 4× more per
+    record, a third of the Python indexing time)."""
+    head = (d.record_id, d.archive_no or "", d.title, d.category, d.location or "",
+            d.date.isoformat() if d.date else "")
+    return _US.join([*(v.replace(_US, " ") for v in head), d.text]).encode("utf-8")
+
+
+def _decode_stored(raw: bytes) -> dict[str, Any]:
+    values = raw.decode("utf-8").split(_US, len(_STORED) - 1)
+    out: dict[str, Any] = dict(zip(_STORED, values, strict=True))
+    for key in ("archive_no", "location", "date"):
+        out[key] = out[key] or None
+    return out
+
+
+def _document(p: PreparedDoc) -> tantivy.Document:
     d: IndexDoc = p.doc
     doc = tantivy.Document()
     doc.add_text("id", d.record_id)
-    doc.add_bytes("src", stored_json(p))
+    doc.add_bytes("src", _encode_stored(d))
     doc.add_text("tok", p.title_tok)
     doc.add_text("tok", p.tok)
     doc.add_text("chr", p.title_chr)

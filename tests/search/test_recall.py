@@ -32,7 +32,7 @@ def corpus() -> list[IndexDoc]:
 def sample_words(docs: list[IndexDoc], seed: int = 3) -> list[str]:
     rng = random.Random(seed)
     words: list[str] = []
-    while len(words) < 48:
+    while len(words) < 32:
         text = analysis.fold(rng.choice(docs).text)
         runs = [m.group() for m in _CJK_WORD.finditer(text)]
         run = rng.choice(runs)

@@ -500,3 +500,13 @@ def test_invalid_document_is_refused(backend):
         backend.index([make_doc(security=7)])
     with pytest.raises(InvalidInput):
         backend.index([make_doc(status="lost")])
+
+
+def test_bulk_rebuild_is_searchable_when_done(backend):
+    docs = [make_doc(f"电梯 第{i}批") for i in range(9)]
+    with backend.bulk():
+        for i in range(0, 9, 3):
+            backend.index(docs[i : i + 3])
+        backend.delete([docs[0].record_id])
+    assert backend.count() == 8
+    assert found(backend, "电梯") == {d.record_id for d in docs[1:]}
