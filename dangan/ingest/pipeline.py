@@ -157,8 +157,13 @@ class Summary:
 class IngestPipeline:
     """Turns items into records; the CLI, the inbox and (later) the web upload call it."""
 
-    def __init__(self, system, workers: int | None = None, threads: int | None = None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, system, workers: int | None = None, threads: int | None = None,  # type: ignore[no-untyped-def]
+                 analyse: Callable[[str, dict], analysis_mod.Analysis] | None = None) -> None:
+        """`workers`: analysis processes (default: the setting, 0 meaning one per core);
+        `threads`: custody threads; `analyse`: the per-file analysis, a picklable
+        module-level function (another stage chain, or a test's stand-in)."""
         self.system = system
+        self.analyse = analyse or analysis_mod.analyse
         self.db = system.db
         configured = workers if workers is not None else system.settings.ingest_workers
         self.workers = max(1, configured or (os.cpu_count() or 1))
@@ -615,9 +620,9 @@ class _Run:
                 self.pool = cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=_preloaded_forkserver(),
                                                    initializer=analysis_mod.init_worker,
                                                    initargs=(self.context,))
-            fut = self.pool.submit(analysis_mod.analyse, job.path, explicit)
+            fut = self.pool.submit(self.p.analyse, job.path, explicit)
         else:
-            fut = self.threads.submit(analysis_mod.analyse, job.path, explicit)
+            fut = self.threads.submit(self.p.analyse, job.path, explicit)
         self.futures[fut] = ("analyse", job, digest)
         self.analysing += 1
 
