@@ -52,6 +52,30 @@ class OcrResult:
     engine: str = ""
 
 
+@dataclass
+class Draft:
+    """A first reading of a page, which an engine may finish without reading it again.
+
+    Lets the caller judge the page (is it upside down?) from the cheap first pass of a
+    two-stage engine before the expensive second stage runs.
+    """
+
+    result: OcrResult
+    state: Any = None
+
+
+def first_pass(engine: OcrEngine, image: Image.Image) -> Draft:
+    """The engine's cheap first reading (its full reading for one-stage engines)."""
+    method = getattr(engine, "first_pass", None)
+    return method(image) if method else Draft(engine.recognize(image))
+
+
+def finish(engine: OcrEngine, image: Image.Image, draft: Draft) -> OcrResult:
+    """Complete a `first_pass` reading of the same image."""
+    method = getattr(engine, "finish", None)
+    return method(image, draft) if method else draft.result
+
+
 class OcrEngine(Protocol):
     """One page image in, its text out."""
 
@@ -316,20 +340,27 @@ class CascadeEngine:
         self.pages_rerun = 0
 
     def recognize(self, image: Image.Image) -> OcrResult:
+        return self.finish(image, self.first_pass(image))
+
+    def first_pass(self, image: Image.Image) -> Draft:
+        """Tesseract's reading: cheap, and enough to judge the page's orientation."""
         lines = self.tesseract.read_lines(image)
         pairs = [(ln.text, ln.confidence) for ln in lines]
-        _, page_conf = _join(pairs)
+        text, conf = _join(pairs)
+        return Draft(OcrResult(text, conf, pairs, self.tesseract.name), lines)
+
+    def finish(self, image: Image.Image, draft: Draft) -> OcrResult:
+        """Send doubtful lines (or the whole page, if most of it is doubtful) to RapidOCR."""
+        lines: list[_Line] = draft.state
+        pairs = [(ln.text, ln.confidence) for ln in lines]
+        page_conf = draft.result.confidence
         if not lines or page_conf < self.page_threshold:
             self.pages_rerun += 1
             result = self.rapid.recognize(image)
-            if result.confidence >= page_conf:
-                return result
-            text, conf = _join(pairs)
-            return OcrResult(text, conf, pairs, self.tesseract.name)
+            return result if result.confidence >= page_conf else draft.result
         doubtful = [i for i, ln in enumerate(lines) if ln.confidence < self.line_threshold]
         if not doubtful:
-            text, conf = _join(pairs)
-            return OcrResult(text, conf, pairs, self.tesseract.name)
+            return draft.result
         gray = _gray(image)
         crops = [_crop(gray, lines[i].box) for i in doubtful]
         second = self.rapid.read_crops(crops)
