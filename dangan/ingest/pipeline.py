@@ -545,6 +545,8 @@ class _Run:
         self.analysing = 0
         self.busy_digests: set[str] = set()
         self.parked: dict[str, list[IngestJob]] = {}  # same bytes as a file in flight: wait for it
+        self.check_order: collections.deque[int] = collections.deque()
+        self.checked: dict[int, tuple[IngestJob, tuple[str, Any]]] = {}
         self.last_seq: int | None = -1
         self.exhausted = False
         self.finished: list[int] = []
@@ -592,7 +594,11 @@ class _Run:
             job = self._next_job()
             if job is None:
                 return
-            self.futures[self.threads.submit(self.p._check, job)] = ("check", job, None)
+            self._submit_check(job)
+
+    def _submit_check(self, job: IngestJob) -> None:
+        self.futures[self.threads.submit(self.p._check, job)] = ("check", job, None)
+        self.check_order.append(job.id)
 
     def _checking(self) -> int:
         return sum(1 for kind, _, _ in self.futures.values() if kind == "check")
@@ -631,14 +637,19 @@ class _Run:
     def _handle(self, fut: cf.Future) -> None:
         kind, job, digest = self.futures.pop(fut)
         if kind == "check":
-            what, value = fut.result()  # errors other than the file's are the system's: stop
-            if what == "done":
-                self._done(job, value)
-            elif value in self.busy_digests:
-                self.parked.setdefault(value, []).append(job)
-            else:
-                self.busy_digests.add(value)
-                self._submit_analysis(job, value)
+            # Checks finish in any order but are acted on in the order they were started,
+            # so of two files with the same bytes the earlier one is analysed and the later
+            # one reported as its duplicate, whatever the threads' timing.
+            self.checked[job.id] = (job, fut.result())  # errors other than the file's are the system's
+            while self.check_order and self.check_order[0] in self.checked:
+                ready, (what, value) = self.checked.pop(self.check_order.popleft())
+                if what == "done":
+                    self._done(ready, value)
+                elif value in self.busy_digests:
+                    self.parked.setdefault(value, []).append(ready)
+                else:
+                    self.busy_digests.add(value)
+                    self._submit_analysis(ready, value)
         elif kind == "analyse":
             self.analysing -= 1
             self._analysed(fut, job, digest or "")
@@ -675,7 +686,7 @@ class _Run:
         are found to be duplicates, or analysed if the first was refused)."""
         self.busy_digests.discard(digest)
         for job in self.parked.pop(digest, []):
-            self.futures[self.threads.submit(self.p._check, job)] = ("check", job, None)
+            self._submit_check(job)
 
     def _done(self, job: IngestJob, result: dict) -> None:
         self.finished.append(job.id)
