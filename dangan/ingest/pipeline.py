@@ -42,6 +42,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -661,7 +662,7 @@ class _Run:
         p = self.p
         try:
             found = fut.result()
-        except cf.process.BrokenProcessPool:
+        except BrokenProcessPool:
             if job.id in self.suspects:
                 self._after_thread(job, digest, p._finish, job, p._result(job.name, "rejected", error=CRASH_MESSAGE))
             else:
