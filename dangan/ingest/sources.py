@@ -191,7 +191,8 @@ def read_manifest(manifest: Path) -> list[Item]:
             continue
         problem = member_problem(raw)
         if problem:
-            items.append(Item(None, label, explicit, f"清单第 {row_no} 行的路径{problem}，拒绝处理"))
+            items.append(Item(None, label, explicit,
+                              f"清单第 {row_no} 行的路径{problem}；清单只能引用其所在文件夹内的文件，拒绝处理"))
             continue
         try:
             target = (base / raw).resolve()
