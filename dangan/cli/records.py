@@ -61,7 +61,9 @@ def verify(c: Ctx, archive_nos: tuple[str, ...], all_: bool, as_json: bool) -> N
     """固定性与四性检测；有任何失败时退出码为 1。"""
     if not archive_nos and not all_:
         raise click.UsageError("请给出档号，或使用 --all。")
-    results = c.system.records.verify(c.actor(), None if all_ else list(archive_nos))
+    from dangan.ingest.verify import verify_records
+
+    results = verify_records(c.system, c.actor(), None if all_ else list(archive_nos))
 
     def human(rows: list[dict]) -> None:
         for r in rows:
