@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import threading
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -71,9 +73,46 @@ class _State:
     classifier: Classifier | None = None
 
 
-def init_worker(context: WorkerContext) -> None:
-    """Per-process setup: one OCR thread per process (tesseract is 5–6× slower otherwise)."""
+def process_start(pid: int) -> str:
+    """When the process started (clock ticks since boot; "" where /proc is missing), so a
+    pid reused by a later process is not mistaken for the one that held it."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            data = fh.read()
+        return data.rsplit(b")", 1)[1].split()[19].decode()
+    except (OSError, IndexError):
+        return ""
+
+
+def process_alive(pid: int, start: str) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return not start or process_start(pid) in ("", start)
+
+
+def _watch_parent(pid: int, start: str, interval: float = 0.5) -> None:
+    """Leave when the process that owns the pool is gone. A pool worker holds both ends of
+    its task queue, so it never sees end-of-file when its owner is killed with SIGKILL: it
+    (and the forkserver it keeps alive) would wait for tasks for ever."""
+
+    def loop() -> None:
+        while process_alive(pid, start):
+            time.sleep(interval)
+        os._exit(0)
+
+    threading.Thread(target=loop, name="dangan-owner-watch", daemon=True).start()
+
+
+def init_worker(context: WorkerContext, owner: tuple[int, str] | None = None) -> None:
+    """Per-process setup: one OCR thread per process (tesseract is 5–6× slower otherwise),
+    the heavy parts loaded once, and (in a pool) an exit when the pool's owner dies."""
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+    if owner is not None:
+        _watch_parent(*owner)
     _State.context = context
     _State.scheme = load_scheme(context.scheme_path)
     _State.classifier = (Classifier.from_json(context.classifier_json, _State.scheme.categories)

@@ -78,14 +78,7 @@ def _host_tag() -> str:
     return hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
 
 
-def _start_ticks(pid: int) -> str:
-    """When the process started (clock ticks since boot), to tell a reused pid apart."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            data = fh.read()
-        return data.rsplit(b")", 1)[1].split()[19].decode()
-    except (OSError, IndexError):
-        return ""
+_start_ticks = analysis_mod.process_start
 
 
 def worker_id(token: str) -> str:
@@ -112,12 +105,9 @@ def _alive(worker: str | None) -> bool:
     if pid == str(os.getpid()) and (not start or start == _start_ticks(os.getpid())):
         return token in _ACTIVE_RUNS
     try:
-        os.kill(int(pid), 0)
-    except (ProcessLookupError, ValueError):
+        return analysis_mod.process_alive(int(pid), start)
+    except ValueError:
         return False
-    except PermissionError:
-        pass
-    return not start or _start_ticks(int(pid)) in ("", start)
 
 
 def sha256_file(path: Path) -> str:
@@ -626,7 +616,7 @@ class _Run:
                     self.pool.shutdown(wait=False, cancel_futures=True)
                 self.pool = cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=_preloaded_forkserver(),
                                                    initializer=analysis_mod.init_worker,
-                                                   initargs=(self.context,))
+                                                   initargs=(self.context, (os.getpid(), _start_ticks(os.getpid()))))
             fut = self.pool.submit(self.p.analyse, job.path, explicit)
         else:
             fut = self.threads.submit(self.p.analyse, job.path, explicit)

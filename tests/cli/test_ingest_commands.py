@@ -104,13 +104,53 @@ def run_cli(home: Path, *args: str, timeout: float = 300) -> subprocess.Complete
                           timeout=timeout)
 
 
+def descendants(pid: int) -> set[int]:
+    """Every process below `pid` (the forkserver, the pool's workers, OCR engines)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_bytes().rsplit(b")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def gone(pids: set[int], timeout: float = 15) -> set[int]:
+    """Of `pids`, those still running after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        alive = set()
+        for pid in pids:
+            try:
+                state = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if state != b"Z":
+                alive.add(pid)
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.1)
+
+
 def kill_when(proc: subprocess.Popen, ready, timeout: float = 120) -> bool:  # type: ignore[no-untyped-def]
-    """SIGKILL `proc` as soon as `ready()` holds; False if it finished first."""
+    """SIGKILL `proc` as soon as `ready()` holds; False if it finished first. Its helper
+    processes (analysis workers) must not outlive it."""
     deadline = time.monotonic() + timeout
     while proc.poll() is None:
         if ready():
+            helpers = descendants(proc.pid)
             proc.send_signal(signal.SIGKILL)
             proc.wait()
+            assert not gone(helpers), "analysis workers outlived the killed command"
             return True
         assert time.monotonic() < deadline, "the command neither finished nor reached the kill point"
         time.sleep(0.01)
