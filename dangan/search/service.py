@@ -104,9 +104,16 @@ class SearchService:
 
     # -- keeping the index in step ------------------------------------------------------
 
-    def index_doc(self, s, rec: Record) -> IndexDoc:  # type: ignore[no-untyped-def]
-        """What the index holds for a record: metadata and PII-masked text."""
-        aliases = list(s.execute(select(ArchiveAlias.alias).where(ArchiveAlias.record_id == rec.id)).scalars())
+    def index_docs(self, s, records: list[Record]) -> list[IndexDoc]:  # type: ignore[no-untyped-def]
+        """What the index holds for records: metadata and PII-masked text (one alias query)."""
+        aliases: dict[str, list[str]] = defaultdict(list)
+        ids = [r.id for r in records]
+        for alias, rid in s.execute(select(ArchiveAlias.alias, ArchiveAlias.record_id)
+                                    .where(ArchiveAlias.record_id.in_(ids))):
+            aliases[rid].append(alias)
+        return [self._doc(rec, aliases[rec.id]) for rec in records]
+
+    def _doc(self, rec: Record, aliases: list[str]) -> IndexDoc:
         if rec.provisional_no and rec.provisional_no not in aliases:
             aliases.append(rec.provisional_no)
         text = ""
@@ -117,35 +124,47 @@ class SearchService:
                 text = ""  # integrity failures are reported by verify; the metadata stays findable
         return IndexDoc(
             record_id=rec.id, archive_no=rec.archive_no or rec.provisional_no, aliases=tuple(aliases),
-            title=mask_text(rec.title)[0],
-            category=rec.category or "unclassified", location=rec.location, year=rec.year, date=rec.doc_date,
-            security=LEVELS.get(rec.security, 3), status=rec.status, text=mask_text(text)[0],
-            maintenance_code=rec.maintenance_code)
+            title=mask_text(rec.title)[0], category=rec.category or "unclassified", location=rec.location,
+            year=rec.year, date=rec.doc_date, security=LEVELS.get(rec.security, 3), status=rec.status,
+            text=mask_text(text)[0], maintenance_code=rec.maintenance_code)
 
     def sync(self, limit: int | None = None) -> int:
-        """Apply pending outbox rows to the index; safe to run again or concurrently."""
+        """Apply pending outbox rows to the index; safe to run again or concurrently.
+
+        Rows are deleted only after the index has committed what they asked for, so a
+        crash in between re-applies them (harmless) instead of losing them."""
         applied = 0
-        while limit is None or applied < limit:
-            with self.db.read() as s:
-                rows = list(s.execute(select(Outbox).order_by(Outbox.id).limit(SYNC_BATCH)).scalars())
-                if not rows:
-                    return applied
-                latest: dict[str, str] = {}
-                for row in rows:
-                    latest[row.record_id] = row.op
-                ids = list(latest)
-                records = {r.id: r for r in s.execute(select(Record).where(Record.id.in_(ids))).scalars()}
-                docs = [self.index_doc(s, records[i]) for i in ids
-                        if latest[i] == "upsert" and i in records and records[i].status != "destroyed"]
-                gone = [i for i in ids if i not in records or latest[i] == "delete"
-                        or records[i].status == "destroyed"]
-            if docs:
-                self.backend.index(docs)
-            if gone:
-                self.backend.delete(gone)
+        done: list[int] = []
+        after = 0
+        with self.backend.bulk():
+            while limit is None or applied < limit:
+                with self.db.read() as s:
+                    rows = list(s.execute(select(Outbox.id, Outbox.record_id, Outbox.op).where(Outbox.id > after)
+                                          .order_by(Outbox.id).limit(SYNC_BATCH)))
+                    if not rows:
+                        break
+                    latest: dict[str, str] = {}
+                    for _, record_id, op in rows:
+                        latest[record_id] = op
+                    ids = list(latest)
+                    records = {r.id: r for r in s.execute(select(Record).where(Record.id.in_(ids))).scalars()}
+                    live = [records[i] for i in ids
+                            if latest[i] == "upsert" and i in records and records[i].status != "destroyed"]
+                    docs = self.index_docs(s, live)
+                    gone = [i for i in ids if i not in records or latest[i] == "delete"
+                            or records[i].status == "destroyed"]
+                if docs:
+                    self.backend.index(docs)
+                if gone:
+                    self.backend.delete(gone)
+                done.extend(r[0] for r in rows)
+                after = rows[-1][0]
+                applied += len(rows)
+                if len(rows) < SYNC_BATCH:
+                    break
+        for start in range(0, len(done), SYNC_BATCH):
             with self.db.session() as s:
-                s.execute(delete(Outbox).where(Outbox.id <= rows[-1].id, Outbox.id.in_([r.id for r in rows])))
-            applied += len(rows)
+                s.execute(delete(Outbox).where(Outbox.id.in_(done[start:start + SYNC_BATCH])))
         return applied
 
     def pending(self) -> int:
@@ -161,16 +180,17 @@ class SearchService:
         self.backend.clear()
         count = 0
         last = ""
-        while True:
-            with self.db.read() as s:
-                batch = list(s.execute(select(Record).where(Record.id > last, Record.status != "destroyed")
-                                       .order_by(Record.id).limit(SYNC_BATCH)).scalars())
-                docs = [self.index_doc(s, r) for r in batch]
-            if not batch:
-                break
-            self.backend.index(docs)
-            count += len(docs)
-            last = batch[-1].id
+        with self.backend.bulk():
+            while True:
+                with self.db.read() as s:
+                    batch = list(s.execute(select(Record).where(Record.id > last, Record.status != "destroyed")
+                                           .order_by(Record.id).limit(SYNC_BATCH)).scalars())
+                    docs = self.index_docs(s, batch)
+                if not batch:
+                    break
+                self.backend.index(docs)
+                count += len(docs)
+                last = batch[-1].id
         with self.db.session() as s:
             s.execute(delete(Outbox).where(Outbox.id <= mark))
             if actor is not None:
