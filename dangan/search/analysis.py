@@ -194,7 +194,7 @@ def _build_tables() -> _Tables:
     size = 0x110000
     fold_arr = np.arange(size, dtype=np.uint32)
     expand: dict[str, str] = {}
-    str_table: dict[int, str | int] = {}
+    str_table = _TranslateTable()
 
     def word_like(s: str) -> bool:
         return any(ch.isalnum() for ch in s)
@@ -220,6 +220,16 @@ def _build_tables() -> _Tables:
     return _Tables(fold_arr, cls, expand, expand_rx, expands, str_table)
 
 
+class _TranslateTable(dict[int, "str | int"]):
+    """str.translate table that also answers for unchanged characters (and remembers
+    them): a plain dict makes translate raise and swallow a KeyError per unchanged
+    character, which made folding a 600-character text cost half a millisecond."""
+
+    def __missing__(self, key: int) -> int:
+        self[key] = key
+        return key
+
+
 def _get_tables() -> _Tables:
     global _tables
     if _tables is None:
@@ -235,7 +245,14 @@ def fold(text: str) -> str:
     The result is what tokens are made of; `snippet` and the recall check compare against
     it. Offsets are one-to-one unless the text holds an expanding character such as ㎡.
     """
-    return text.translate(_get_tables().str_table)
+    t = _get_tables()
+    if len(text) < 48:
+        return text.translate(t.str_table)
+    # longer texts: a numpy lookup is ~15× faster than str.translate's per-character calls
+    raw = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    if t.expands[raw].any():
+        return text.translate(t.str_table)
+    return t.fold[raw].tobytes().decode("utf-32-le")
 
 
 def _encode(texts: Sequence[str], t: _Tables) -> tuple[list[str], np.ndarray]:
