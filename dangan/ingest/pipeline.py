@@ -39,6 +39,7 @@ import shutil
 import socket
 import stat
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -510,6 +511,14 @@ def _preloaded_forkserver() -> multiprocessing.context.BaseContext:
     return ctx
 
 
+def _start_forkserver() -> None:
+    import multiprocessing.forkserver
+
+    _preloaded_forkserver()
+    with contextlib.suppress(Exception):  # the pool starts it anyway, and reports the error
+        multiprocessing.forkserver.ensure_running()
+
+
 class _Run:
     """One run over a batch: claims jobs and moves each through check → analyse → store."""
 
@@ -521,10 +530,12 @@ class _Run:
         self.progress = progress
         self.on_finish = on_finish
         self.workers = pipeline.workers
-        self.context = analysis_mod.WorkerContext.build(pipeline.system)
         # One file alone is analysed here (no pool to start); a retry always gets a pool,
         # so a file that crashes its process cannot take this one down again.
         self.use_pool = pending > 1 or self._any_retry()
+        if self.use_pool:  # start the forkserver (and its imports) while the model loads
+            threading.Thread(target=_start_forkserver, name="dangan-forkserver", daemon=True).start()
+        self.context = analysis_mod.WorkerContext.build(pipeline.system)
         self.pool: cf.ProcessPoolExecutor | None = None
         if not self.use_pool:
             analysis_mod.init_worker(self.context)

@@ -1,0 +1,332 @@
+"""Ingest pipeline throughput, end to end into the archive.
+
+Three measurements, each on a fresh archive in a temporary data directory:
+
+text    born-digital PDFs (no OCR): documents per second from `dangan import` of a
+        manifest to committed, encrypted, indexed records; also the pipeline alone
+        (Python API, no process start-up) with its main-process CPU per document.
+scan    scanned one-page PDFs: pages per minute through the whole pipeline next to bare
+        OCR (`bench_ocr.bare_ocr_throughput`: preprocessing + engine on the same pages,
+        pre-rendered, engines warmed before the clock starts), with one and two workers.
+resume  a 5,000-file import killed with SIGKILL part-way and run again: how many files
+        the first run finished, that the second did only the rest, total time.
+
+    .venv/bin/python bench/bench_ingest.py text --docs 300
+    .venv/bin/python bench/bench_ingest.py scan --pages 24
+    .venv/bin/python bench/bench_ingest.py resume --files 5000
+    .venv/bin/python bench/bench_ingest.py all
+
+Other work on the machine changes every figure: each result records the load average
+seen before and after. Results are appended to bench/out/bench_ingest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+OUT = ROOT / "bench" / "out"
+DANGAN = str(Path(sys.executable).with_name("dangan"))
+
+
+def load() -> str:
+    return "/".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+# --- data -----------------------------------------------------------------------------
+
+
+def _render_text(args: tuple[str, str]) -> None:
+    from dangan.demo import render
+
+    path, text = args
+    render.text_pdf(path, [text])
+
+
+def _render_scan(args: tuple[str, str, str]) -> None:
+    from dangan.demo import render
+
+    pdf_path, png_path, text = args
+    page = render.page_image(text)
+    render.scanned_pdf(pdf_path, [page])
+    # the page as the pipeline will see it: rendered back from the PDF at 300 dpi
+    from dangan.ingest.render import PdfRenderer
+
+    with PdfRenderer(pdf_path, 200_000_000) as renderer:
+        renderer.render(0, dpi=300).save(png_path)
+
+
+def text_pdfs(folder: Path, n: int, seed: int = 1) -> list[Path]:
+    """`n` corpus documents as text PDFs (rendered in parallel, cached in `folder`)."""
+    from dangan.demo.corpus import generate
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"doc{i:05d}.pdf" for i in range(n)]
+    if all(p.exists() for p in paths):
+        return paths
+    tasks = [(str(p), doc.text) for p, doc in zip(paths, generate(n, seed=seed), strict=True) if not p.exists()]
+    with cf.ProcessPoolExecutor(os.cpu_count() or 1) as pool:
+        list(pool.map(_render_text, tasks, chunksize=32))
+    return paths
+
+
+def scanned_pdfs(folder: Path, n: int, seed: int = 5) -> tuple[list[Path], list[Path]]:
+    """`n` one-page 300 dpi scans of corpus documents, as PDFs and as the pages inside them."""
+    from dangan.demo.corpus import generate
+
+    folder.mkdir(parents=True, exist_ok=True)
+    pdfs = [folder / f"scan{i:03d}.pdf" for i in range(n)]
+    pngs = [folder / f"scan{i:03d}.png" for i in range(n)]
+    tasks = [(str(p), str(q), doc.text) for p, q, doc in zip(pdfs, pngs, generate(n, seed=seed), strict=True)
+             if not (p.exists() and q.exists())]
+    if tasks:
+        with cf.ProcessPoolExecutor(os.cpu_count() or 1) as pool:
+            list(pool.map(_render_scan, tasks))
+    return pdfs, pngs
+
+
+def manifest(folder: Path, files: Sequence[Path], name: str = "manifest.csv") -> Path:
+    path = folder / name
+    path.write_text("path\n" + "".join(f"{f.relative_to(folder)}\n" for f in files), encoding="utf-8")
+    return path
+
+
+# --- archive --------------------------------------------------------------------------
+
+
+def fresh_archive(home: Path) -> dict[str, str]:
+    """An initialised archive with an archivist and the demo estates; the environment to use it."""
+    env = {**os.environ, "DANGAN_HOME": str(home)}
+    env.pop("DANGAN_DATABASE_URL", None)
+    env.pop("DANGAN_KEK", None)
+
+    def cli(*args: str) -> None:
+        subprocess.run([DANGAN, "--home", str(home), *args], env=env, check=True, capture_output=True)
+
+    cli("init", "--admin", "root", "--security", "sec", "--auditor", "aud")
+    cli("--as", "sec", "user", "add", "wang", "--role", "archivist", "--clearance", "secret")
+    from dangan.demo.corpus import DEFAULT_PROJECTS
+
+    for code, name, kind in DEFAULT_PROJECTS:
+        cli("--as", "root", "project", "add", code, "--name", name, "--type", kind)
+    return env
+
+
+def count_records(home: Path) -> int:
+    import sqlite3
+
+    try:
+        with sqlite3.connect(f"file:{home / 'dangan.db'}?mode=ro", uri=True, timeout=30) as conn:
+            return conn.execute("SELECT count(*) FROM records").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def pipeline_run(home: Path, files: Sequence[Path], workers: int) -> dict:
+    """The pipeline alone, in this process (no CLI start-up): wall time and main-process CPU."""
+    os.environ["DANGAN_HOME"] = str(home)
+    from dangan.ingest.pipeline import IngestPipeline
+    from dangan.ingest.sources import Item
+    from dangan.system import open_dangan
+
+    system = open_dangan(home)
+    try:
+        pipeline = IngestPipeline(system, workers=workers)
+        actor = system.actor("wang")
+        cpu, wall = time.process_time(), time.perf_counter()
+        batch = pipeline.add_batch(actor, [Item(f, f.name) for f in files], "import")
+        summary = pipeline.run(actor, batch)
+        wall = time.perf_counter() - wall
+        cpu = time.process_time() - cpu
+    finally:
+        system.close()
+    return {"files": len(files), "ingested": summary.ingested, "duplicate": summary.duplicate,
+            "rejected": summary.rejected, "pages": summary.pages, "seconds": round(wall, 2),
+            "pipeline_seconds": round(summary.seconds, 2), "index_sync_seconds": round(wall - summary.seconds, 2),
+            "main_cpu_ms_per_file": round(cpu / len(files) * 1000, 1), "index_error": summary.index_error}
+
+
+# --- text -----------------------------------------------------------------------------
+
+
+def bench_text(docs: int, workers: int, work: Path) -> dict:
+    data = work / "text"
+    files = text_pdfs(data, docs)
+    result: dict = {"what": "text PDFs end to end", "docs": docs, "workers": workers, "load_before": load()}
+    home = work / "home-text-cli"
+    env = fresh_archive(home)
+    m = manifest(data, files)
+    cmd = [DANGAN, "--home", str(home), "--as", "wang", "import", str(m), "--workers", str(workers)]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    cli_seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"import failed: {proc.stderr}")
+    result["cli_command"] = " ".join(cmd[1:]).replace(str(work), "$WORK")
+    result["cli_seconds"] = round(cli_seconds, 2)
+    result["cli_docs_per_s"] = round(docs / cli_seconds, 1)
+    result["cli_summary"] = proc.stdout.strip().splitlines()[-1]
+    home2 = work / "home-text-api"
+    fresh_archive(home2)
+    api = pipeline_run(home2, files, workers)
+    result["api"] = api
+    result["api_docs_per_s"] = round(docs / api["seconds"], 1)
+    result["api_docs_per_s_before_index_sync"] = round(docs / api["pipeline_seconds"], 1)
+    result["load_after"] = load()
+    print(f"text PDFs: {docs} documents, {workers} workers")
+    print(f"  dangan import (whole command):   {cli_seconds:6.1f} s  {docs / cli_seconds:6.1f} docs/s")
+    print(f"  pipeline (API, incl. index sync): {api['seconds']:6.1f} s  {docs / api['seconds']:6.1f} docs/s"
+          f"  (before index sync {docs / api['pipeline_seconds']:.1f} docs/s; "
+          f"main-process CPU {api['main_cpu_ms_per_file']} ms/doc)")
+    print(f"  load average before {result['load_before']}, after {result['load_after']}")
+    return result
+
+
+# --- scans ----------------------------------------------------------------------------
+
+
+def bench_scan(pages: int, work: Path, engine: str) -> dict:
+    from bench.bench_ocr import bare_ocr_throughput
+
+    pdfs, pngs = scanned_pdfs(work / "scans", pages)
+    result: dict = {"what": "scanned PDFs, pipeline vs bare OCR", "pages": pages, "engine": engine,
+                    "load_before": load(), "runs": []}
+    os.environ["DANGAN_OCR_ENGINE"] = engine
+    for workers in (1, 2):
+        bare = bare_ocr_throughput(engine, pngs, workers=workers)
+        home = work / f"home-scan-{workers}"
+        fresh_archive(home)
+        run = pipeline_run(home, pdfs, workers)
+        pipe = pages / run["seconds"] * 60
+        pipe_no_sync = pages / run["pipeline_seconds"] * 60
+        row = {"workers": workers, "bare_pages_per_min": round(bare, 1), "pipeline_pages_per_min": round(pipe, 1),
+               "pipeline_pages_per_min_before_index_sync": round(pipe_no_sync, 1),
+               "overhead": round(bare / pipe - 1, 3), "load": load(), **run}
+        result["runs"].append(row)
+        print(f"  {workers} worker(s): bare OCR {bare:6.1f} pages/min, pipeline {pipe:6.1f} pages/min "
+              f"(overhead {bare / pipe - 1:+.1%}; before index sync {pipe_no_sync:.1f}), load {row['load']}")
+    one, two = result["runs"]
+    result["pipeline_speedup_2_vs_1"] = round(two["pipeline_pages_per_min"] / one["pipeline_pages_per_min"], 2)
+    result["bare_speedup_2_vs_1"] = round(two["bare_pages_per_min"] / one["bare_pages_per_min"], 2)
+    result["load_after"] = load()
+    print(f"  two workers vs one: pipeline {result['pipeline_speedup_2_vs_1']}×, "
+          f"bare OCR {result['bare_speedup_2_vs_1']}×; load before {result['load_before']}, "
+          f"after {result['load_after']}")
+    return result
+
+
+# --- resume ---------------------------------------------------------------------------
+
+
+def bench_resume(files: int, kill_at: float, work: Path) -> dict:
+    data = work / "many"
+    paths = text_pdfs(data, files, seed=9)
+    home = work / "home-resume"
+    env = fresh_archive(home)
+    m = manifest(data, paths)
+    cmd = [DANGAN, "--home", str(home), "--as", "wang", "import", str(m)]
+    result: dict = {"what": "import killed and resumed", "files": files, "load_before": load(),
+                    "command": " ".join(cmd[1:]).replace(str(work), "$WORK")}
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    target = int(files * kill_at)
+    while proc.poll() is None and count_records(home) < target:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    first_seconds = time.perf_counter() - start
+    done_before = count_records(home)
+    start2 = time.perf_counter()
+    again = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    second_seconds = time.perf_counter() - start2
+    if again.returncode != 0:
+        raise SystemExit(f"resumed import failed: {again.stderr}")
+    os.environ["DANGAN_HOME"] = str(home)
+    from sqlalchemy import func, select
+
+    from dangan.archive.models import AuditEntry, Record
+    from dangan.ingest.models import IngestJob
+    from dangan.system import open_dangan
+
+    system = open_dangan(home)
+    try:
+        with system.db.read() as s:
+            records = s.execute(select(func.count()).select_from(Record)).scalar_one()
+            distinct = s.execute(select(func.count(func.distinct(Record.sha256)))).scalar_one()
+            ingest_entries = s.execute(select(func.count()).where(AuditEntry.action == "record.ingest")).scalar_one()
+            finish = s.execute(select(AuditEntry.detail).where(AuditEntry.action == "ingest.finish")
+                               .order_by(AuditEntry.id.desc())).scalars().first()
+            attempts = dict(s.execute(select(IngestJob.attempts, func.count()).group_by(IngestJob.attempts)).all())
+            rows = s.execute(select(Record.id, Record.has_text)).all()
+        keys = set(system.store.keys("records/"))
+        expected = {f"records/{rid}/original" for rid, _ in rows} | {f"records/{rid}/text" for rid, t in rows if t}
+    finally:
+        system.close()
+    this_run = json.loads(finish)["this_run"] if finish else None
+    result.update({
+        "killed_after_seconds": round(first_seconds, 1), "done_before_kill": done_before,
+        "resumed_seconds": round(second_seconds, 1), "resumed_processed": this_run,
+        "total_seconds": round(first_seconds + second_seconds, 1), "records": records,
+        "distinct_sha256": distinct, "record_ingest_audit_entries": ingest_entries,
+        "objects_match_records": keys == expected, "job_attempts": {str(k): v for k, v in attempts.items()},
+        "summary": again.stdout.strip().splitlines()[-1], "load_after": load()})
+    print(f"resume: {files} files; killed after {first_seconds:.1f} s with {done_before} records committed")
+    print(f"  rerun processed {this_run} files in {second_seconds:.1f} s "
+          f"(= {files} - {done_before}: {this_run == files - done_before}); total {first_seconds + second_seconds:.1f} s")
+    print(f"  records {records}, distinct sha256 {distinct}, record.ingest audit entries {ingest_entries}, "
+          f"objects match records: {keys == expected}; job attempts {result['job_attempts']}")
+    print(f"  {result['summary']}")
+    print(f"  load average before {result['load_before']}, after {result['load_after']}")
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("what", choices=("text", "scan", "resume", "all"))
+    parser.add_argument("--docs", type=int, default=300)
+    parser.add_argument("--pages", type=int, default=24)
+    parser.add_argument("--files", type=int, default=5000)
+    parser.add_argument("--kill-at", type=float, default=0.4, help="share of files committed before SIGKILL")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--engine", default="tesseract")
+    parser.add_argument("--work", help="scratch folder (default: a temporary one, removed afterwards)")
+    args = parser.parse_args(argv)
+    print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
+    print(f"cores {os.cpu_count()}, load average {load()}")
+    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    results = []
+    try:
+        if args.what in ("text", "all"):
+            results.append(bench_text(args.docs, args.workers, work))
+        if args.what in ("scan", "all"):
+            results.append(bench_scan(args.pages, work, args.engine))
+        if args.what in ("resume", "all"):
+            results.append(bench_resume(args.files, args.kill_at, work))
+    finally:
+        if not args.work:
+            shutil.rmtree(work, ignore_errors=True)
+    OUT.mkdir(parents=True, exist_ok=True)
+    log = OUT / "bench_ingest.json"
+    history = json.loads(log.read_text()) if log.exists() else []
+    history.append({"at": time.strftime("%Y-%m-%d %H:%M:%S"), "argv": sys.argv[1:], "cores": os.cpu_count(),
+                    "results": results})
+    log.write_text(json.dumps(history, ensure_ascii=False, indent=1), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
