@@ -510,3 +510,14 @@ def test_bulk_rebuild_is_searchable_when_done(backend):
         backend.delete([docs[0].record_id])
     assert backend.count() == 8
     assert found(backend, "电梯") == {d.record_id for d in docs[1:]}
+
+
+def test_bulk_load_replaces_a_record_indexed_twice(backend):
+    first = make_doc("电梯")
+    again = make_doc("水管", record_id=first.record_id)
+    with backend.bulk():
+        backend.index([first])
+        backend.index([again])
+    assert backend.count() == 1
+    assert found(backend, "电梯") == set()
+    assert found(backend, "水管") == {first.record_id}
