@@ -10,9 +10,12 @@ and `sync` applies them idempotently; `reindex` rebuilds from the database.
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import datetime as dt
-from collections import defaultdict
-from collections.abc import Iterable
+import multiprocessing
+import os
+from collections import defaultdict, deque
+from collections.abc import Iterable, Iterator
 
 from sqlalchemy import delete, func, select
 
@@ -24,6 +27,23 @@ from dangan.errors import DanganError, InvalidInput, PermissionDenied
 from dangan.search.backend import IndexDoc, Reader, SearchBackend, SearchRequest
 
 SYNC_BATCH = 500
+PARALLEL_FROM = 5000  # outbox rows; below this a process pool costs more than it saves
+
+
+_LOADER: SearchService | None = None
+
+
+def _init_loader(settings) -> None:  # type: ignore[no-untyped-def]
+    """Pool worker: its own connection to the archive, to read and decrypt records."""
+    global _LOADER
+    from dangan.system import open_dangan
+
+    _LOADER = SearchService(open_dangan(settings=settings), backend=None)  # type: ignore[arg-type]
+
+
+def _load_docs(record_ids: list[str]) -> list[IndexDoc]:
+    assert _LOADER is not None
+    return _LOADER.load_docs(record_ids)
 
 
 class SearchService:
@@ -128,44 +148,81 @@ class SearchService:
             year=rec.year, date=rec.doc_date, security=LEVELS.get(rec.security, 3), status=rec.status,
             text=mask_text(text)[0], maintenance_code=rec.maintenance_code)
 
-    def sync(self, limit: int | None = None) -> int:
+    def sync(self, limit: int | None = None, workers: int | None = None) -> int:
         """Apply pending outbox rows to the index; safe to run again or concurrently.
 
         Rows are deleted only after the index has committed what they asked for, so a
-        crash in between re-applies them (harmless) instead of losing them."""
+        crash in between re-applies them (harmless) instead of losing them. A large
+        backlog is loaded (decrypted, masked) by a process pool while this process
+        writes the index."""
+        backlog = self.pending()
+        if not backlog:
+            return 0
+        workers = workers if workers is not None else (os.cpu_count() or 1)
+        pool = None
+        if workers > 1 and backlog >= PARALLEL_FROM and (limit is None or limit >= PARALLEL_FROM):
+            pool = cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver"),
+                                          initializer=_init_loader, initargs=(self.system.settings,))
         applied = 0
         done: list[int] = []
-        after = 0
-        with self.backend.bulk():
-            while limit is None or applied < limit:
-                with self.db.read() as s:
-                    rows = list(s.execute(select(Outbox.id, Outbox.record_id, Outbox.op).where(Outbox.id > after)
-                                          .order_by(Outbox.id).limit(SYNC_BATCH)))
-                    if not rows:
-                        break
-                    latest: dict[str, str] = {}
-                    for _, record_id, op in rows:
-                        latest[record_id] = op
-                    ids = list(latest)
-                    records = {r.id: r for r in s.execute(select(Record).where(Record.id.in_(ids))).scalars()}
-                    live = [records[i] for i in ids
-                            if latest[i] == "upsert" and i in records and records[i].status != "destroyed"]
-                    docs = self.index_docs(s, live)
-                    gone = [i for i in ids if i not in records or latest[i] == "delete"
-                            or records[i].status == "destroyed"]
-                if docs:
-                    self.backend.index(docs)
-                if gone:
-                    self.backend.delete(gone)
-                done.extend(r[0] for r in rows)
-                after = rows[-1][0]
-                applied += len(rows)
-                if len(rows) < SYNC_BATCH:
-                    break
+        try:
+            with self.backend.bulk():
+                pending: deque[tuple[list[int], cf.Future | list[IndexDoc], list[str]]] = deque()
+                for row_ids, live, gone in self._plans(limit):
+                    if pool is None:
+                        pending.append((row_ids, self.load_docs(live), gone))
+                    else:
+                        pending.append((row_ids, pool.submit(_load_docs, live), gone))
+                    while pending and (pool is None or len(pending) > 2 * workers):
+                        applied += self._apply(*pending.popleft(), done)
+                while pending:
+                    applied += self._apply(*pending.popleft(), done)
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
         for start in range(0, len(done), SYNC_BATCH):
             with self.db.session() as s:
                 s.execute(delete(Outbox).where(Outbox.id.in_(done[start:start + SYNC_BATCH])))
         return applied
+
+    def _plans(self, limit: int | None) -> Iterator[tuple[list[int], list[str], list[str]]]:
+        """Batches of outbox rows: (row ids, records to (re)index, records to remove)."""
+        after, seen = 0, 0
+        while limit is None or seen < limit:
+            with self.db.read() as s:
+                rows = list(s.execute(select(Outbox.id, Outbox.record_id, Outbox.op).where(Outbox.id > after)
+                                      .order_by(Outbox.id).limit(SYNC_BATCH)))
+                if not rows:
+                    return
+                latest: dict[str, str] = {}
+                for _, record_id, op in rows:
+                    latest[record_id] = op
+                status = dict(s.execute(select(Record.id, Record.status).where(Record.id.in_(list(latest)))).all())
+            live = [i for i, op in latest.items() if op == "upsert" and status.get(i) not in (None, "destroyed")]
+            gone = [i for i in latest if i not in live]
+            yield [r[0] for r in rows], live, gone
+            after = rows[-1][0]
+            seen += len(rows)
+            if len(rows) < SYNC_BATCH:
+                return
+
+    def _apply(self, row_ids: list[int], docs: cf.Future | list[IndexDoc], gone: list[str],
+               done: list[int]) -> int:
+        docs = docs.result() if isinstance(docs, cf.Future) else docs
+        if docs:
+            self.backend.index(docs)
+        if gone:
+            self.backend.delete(gone)
+        done.extend(row_ids)
+        return len(row_ids)
+
+    def load_docs(self, record_ids: list[str]) -> list[IndexDoc]:
+        """Index documents for these records, as they are in the database now."""
+        if not record_ids:
+            return []
+        with self.db.read() as s:
+            records = list(s.execute(select(Record).where(Record.id.in_(record_ids))).scalars())
+            return self.index_docs(s, [r for r in records if r.status != "destroyed"])
 
     def pending(self) -> int:
         with self.db.read() as s:

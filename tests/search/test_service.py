@@ -169,3 +169,16 @@ def test_index_catches_up_after_elasticsearch_is_killed_mid_ingest(sqlite_system
     assert svc.search(sqlite_system.actor("wang"), "停电")["total"] == 7
     backend.drop()
     backend.close()
+
+
+def test_a_large_backlog_is_loaded_by_a_process_pool_and_matches_the_database(svc, monkeypatch) -> None:
+    import dangan.search.service as service_mod
+
+    monkeypatch.setattr(service_mod, "PARALLEL_FROM", 10)
+    monkeypatch.setattr(service_mod, "SYNC_BATCH", 7)
+    system = svc.system
+    for i in range(30):
+        add(system, f"第{i}号水箱清洗记录。", category="environment")
+    assert svc.sync(workers=2) == 30
+    assert svc.consistency() == {"missing": [], "extra": [], "pending": 0}
+    assert svc.search(system.actor("wang"), "水箱", limit=50)["total"] == 30
