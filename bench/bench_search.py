@@ -67,25 +67,27 @@ def to_index_doc(i: int, d: Any) -> IndexDoc:
         maintenance_code=d.maintenance_code)
 
 
-def chunks(n: int, seed: int = 0) -> Iterator[tuple[list[IndexDoc], float]]:
-    """Batches of IndexDocs with the seconds spent generating them."""
+def chunks(n: int, seed: int = 0) -> Iterator[tuple[list[IndexDoc], float, float]]:
+    """Batches of IndexDocs with the wall and CPU seconds (this thread) spent generating them."""
     gen = generate(n, seed=seed)
     i = 0
     while i < n:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.thread_time()
         batch = [to_index_doc(i + j, next(gen)) for j in range(min(CHUNK, n - i))]
-        yield batch, time.perf_counter() - t
+        yield batch, time.perf_counter() - t, time.thread_time() - c
         i += len(batch)
 
 
 def build(backend: SearchBackend, n: int, label: str) -> dict[str, float]:
     """Index n records in bulk; the indexing rate excludes corpus generation."""
-    gen_s = idx_s = 0.0
+    gen_s = idx_s = gen_cpu = 0.0
     done = 0
     t_all = time.perf_counter()
+    cpu0 = _cpu()
     with backend.bulk():
-        for batch, g in chunks(n):
+        for batch, g, gc_ in chunks(n):
             gen_s += g
+            gen_cpu += gc_
             t = time.perf_counter()
             backend.index(batch)
             idx_s += time.perf_counter() - t
@@ -95,8 +97,51 @@ def build(backend: SearchBackend, n: int, label: str) -> dict[str, float]:
                       file=sys.stderr, flush=True)
         t = time.perf_counter()
     idx_s += time.perf_counter() - t  # the final commit and merges
+    cpu = _cpu() - cpu0 - gen_cpu
     return {"records": n, "index_s": idx_s, "generate_s": gen_s, "rate": n / idx_s,
-            "wall_s": time.perf_counter() - t_all}
+            "wall_s": time.perf_counter() - t_all, "cpu_us_per_record": cpu / n * 1e6,
+            "rate_if_idle": (os.cpu_count() or 1) * n / cpu}
+
+
+def _cpu() -> float:
+    """CPU seconds of this process, all threads (tantivy indexes in its own threads)."""
+    t = os.times()
+    return t.user + t.system
+
+
+def stage_costs(n: int = 20_000) -> dict[str, float]:
+    """Where indexing time goes, in CPU µs per record: the Python stages (this thread)
+    and tantivy's indexing threads (process CPU during add + commit)."""
+    import tantivy
+
+    from dangan.search import embedded
+    from dangan.search.backend import prepare
+
+    docs = [d for batch, _, _ in chunks(n, seed=9) for d in batch]
+    out: dict[str, float] = {}
+
+    def cpu(name: str, fn: Any) -> Any:
+        c = time.thread_time()
+        r = fn()
+        out[name] = (time.thread_time() - c) / n * 1e6
+        return r
+
+    cpu("analysis (fold + tok/chr streams)", lambda: [
+        analysis.analyze([d.title for d in docs[i:i + 1000]] + [d.text for d in docs[i:i + 1000]])
+        for i in range(0, n, 1000)])
+    prepared = cpu("prepare (analysis + codes)", lambda: [p for i in range(0, n, 1000)
+                                                           for p in prepare(docs[i:i + 1000])])
+    built = cpu("tantivy Document building", lambda: [embedded._document(p) for p in prepared])
+    with tempfile.TemporaryDirectory(dir=OUT) as d:
+        index = tantivy.Index(embedded._schema(), path=d)
+        writer = index.writer(heap_size=128_000_000, num_threads=2)
+        c0 = _cpu()
+        for doc in built:
+            writer.add_document(doc)
+        writer.commit()
+        writer.wait_merging_threads()
+        out["tantivy indexing (all threads)"] = (_cpu() - c0) / n * 1e6
+    return out
 
 
 # ------------------------------------------------------------------------ query set
@@ -211,7 +256,7 @@ class WhooshIndex:
         writer = self.index.writer(limitmb=256)
         t0 = time.perf_counter()
         gen_s = 0.0
-        for batch, g in chunks(n):
+        for batch, g, _ in chunks(n):
             gen_s += g
             for p in prepare(batch):
                 d = p.doc
@@ -296,7 +341,7 @@ def all_hits(backend: SearchBackend, query: str) -> set[str]:
 
 
 def recall(backends: dict[str, SearchBackend], n: int, words: int, seed: int = 7) -> dict[str, Any]:
-    docs = [d for batch, _ in chunks(n, seed=5) for d in batch]
+    docs = [d for batch, _, _ in chunks(n, seed=5) for d in batch]
     for b in backends.values():
         with b.bulk():
             for i in range(0, n, CHUNK):
@@ -390,6 +435,12 @@ def main() -> None:
                 report["index"] = b
                 print(f"  indexing: {b['rate']:,.0f} records/s ({b['index_s']:.0f} s; corpus generation "
                       f"{b['generate_s']:.0f} s apart), load {load()}")
+                print(f"  CPU per record (Python analysis + tantivy threads): {b['cpu_us_per_record']:.0f} µs "
+                      f"→ {b['rate_if_idle']:,.0f} records/s if all {os.cpu_count()} cores were free")
+                costs = stage_costs()
+                report["stage_cpu_us"] = costs
+                print("  CPU µs per record by stage (20,000 records): " + "; ".join(
+                    f"{k} {v:.0f}" for k, v in costs.items()))
             size = du(Path(path))
             print(f"  index size on disk: {size / 2**30:.2f} GiB ({size / args.records:,.0f} bytes/record)")
             main_res = time_queries(backend, queries)

@@ -93,7 +93,7 @@ def looks_like_code(word: str) -> bool:
     Segmented codes (``A-01-001``, ``WX-A-01-001-0101-2024-0007``), a project code typed
     in capitals (``A``, ``B13``) and six-digit 维修编码 (``010023``).
     """
-    w = unicodedata.normalize("NFKC", word).strip()
+    w = unicodedata.normalize("NFKC", word).strip().strip("-·./")
     return bool(_CODE_SEPARATED.fullmatch(w) or _PROJECT.fullmatch(w) or _MAINTENANCE.fullmatch(w))
 
 

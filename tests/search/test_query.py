@@ -55,6 +55,7 @@ def test_codes_are_recognised():
     assert looks_like_code("WX-A-01-001-0101-2024-0007")
     assert looks_like_code("B13")
     assert looks_like_code("010023")
+    assert looks_like_code("A-01-001-")
     assert not looks_like_code("电梯")
     assert not looks_like_code("lift")
     word = parse("ａ-01-001").root
