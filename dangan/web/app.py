@@ -9,6 +9,7 @@ from pathlib import Path
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from dangan.archive.permissions import LEVEL_NAMES
 from dangan.errors import DanganError
 from dangan.web import api, pages
 from dangan.web.auth import csrf_token, is_api
@@ -35,6 +36,7 @@ def create_app(system, start_drain: bool = False) -> Flask:  # type: ignore[no-u
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.jinja_env.globals["csrf_token"] = csrf_token
+    app.jinja_env.globals["level_names"] = LEVEL_NAMES
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp, url_prefix="/api/v1")
 
