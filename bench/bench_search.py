@@ -261,7 +261,7 @@ class WhooshIndex:
             for p in prepare(batch):
                 d = p.doc
                 writer.add_document(
-                    id=d.record_id, tok=p.title_tok + " " + p.tok, chr=p.title_chr + " " + p.chr,
+                    id=d.record_id, tok=" ".join(p.tok_values), chr=" ".join(p.chr_values),
                     codes=",".join(p.codes), category=d.category, security=d.security,
                     status=d.status, project=p.locations[0] if p.locations else "none",
                     year=d.year, title=d.title, text=d.text)

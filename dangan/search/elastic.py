@@ -25,14 +25,13 @@ from dangan.search.backend import (
     FACET_SIZE,
     FACETS,
     MAX_WINDOW,
-    TITLE_BOOST,
     Filters,
     IndexDoc,
     SearchBackend,
     SearchRequest,
     SearchResult,
     SearchUnavailable,
-    make_hit,
+    make_hits,
     order_facets,
     prepare,
 )
@@ -40,7 +39,7 @@ from dangan.search.query import And, Node, Not, Or, ParsedQuery, Word
 
 __all__ = ["ElasticBackend"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _TEXT = {"type": "text", "analyzer": "whitespace", "norms": True}
 _STORED_ONLY = {"type": "keyword", "index": False, "doc_values": False}
 
@@ -48,7 +47,7 @@ MAPPINGS: dict[str, Any] = {
     "dynamic": "strict",
     "_meta": {"dangan_schema": SCHEMA_VERSION},
     # the token streams are for matching only; a hit shows the original fields
-    "_source": {"excludes": ["tok", "chr", "ttok", "tchr", "codes", "loc"]},
+    "_source": {"excludes": ["tok", "chr", "codes", "loc"]},
     "properties": {
         "record_id": {"type": "keyword"},
         "archive_no": _STORED_ONLY,
@@ -63,8 +62,6 @@ MAPPINGS: dict[str, Any] = {
         "date": {"type": "date", "format": "yyyy-MM-dd"},
         "tok": _TEXT,
         "chr": _TEXT,
-        "ttok": _TEXT,
-        "tchr": _TEXT,
         "codes": {"type": "keyword"},
         "loc": {"type": "keyword"},
     },
@@ -146,10 +143,8 @@ class ElasticBackend(SearchBackend):
                 "category": d.category,
                 "status": d.status,
                 "security": d.security,
-                "tok": [p.title_tok, p.tok],
-                "chr": [p.title_chr, p.chr],
-                "ttok": p.title_tok,
-                "tchr": p.title_chr,
+                "tok": p.tok_values,
+                "chr": p.chr_values,
                 "codes": list(p.codes),
                 "loc": list(p.locations),
             }
@@ -239,12 +234,13 @@ class ElasticBackend(SearchBackend):
         if req.facets:
             body["aggs"] = {name: {"terms": {"field": name, "size": FACET_SIZE}} for name in FACETS}
         resp = self._call("检索", self._es.search, index=self.index_name, **body)
-        hits = []
+        stored, scores = [], []
         for h in resp["hits"]["hits"]:
             src = dict(h["_source"])
             src["record_id"] = h["_id"]
-            score = h.get("_score") if req.sort == "relevance" else 0.0
-            hits.append(make_hit(src, score or 0.0, parsed))
+            stored.append(src)
+            scores.append((h.get("_score") or 0.0) if req.sort == "relevance" else 0.0)
+        hits = make_hits(stored, scores, parsed)
         facets: dict[str, dict[str, int]] = {}
         if req.facets:
             raw = {name: {str(b["key"]): int(b["doc_count"]) for b in agg["buckets"]}
@@ -280,9 +276,7 @@ class ElasticBackend(SearchBackend):
     def _word(self, word: Word) -> dict[str, Any]:
         should: list[dict[str, Any]] = []
         if word.phrase is not None:
-            body, title = ("tok", "ttok") if word.phrase.field == "tok" else ("chr", "tchr")
-            should += self._phrase(body, word.phrase)
-            should += self._phrase(title, word.phrase, TITLE_BOOST)
+            should += self._phrase(word.phrase.field, word.phrase)
         if word.code is not None:
             should.append({"term": {"codes": {"value": word.code, "boost": CODE_BOOST}}})
         return {"bool": {"should": should, "minimum_should_match": 1}}

@@ -32,7 +32,6 @@ from dangan.search.backend import (
     FACET_SIZE,
     SECURITY_LEVELS,
     STATUSES,
-    TITLE_BOOST,
     Filters,
     IndexDoc,
     PreparedDoc,
@@ -40,7 +39,7 @@ from dangan.search.backend import (
     SearchRequest,
     SearchResult,
     SearchUnavailable,
-    make_hit,
+    make_hits,
     order_facets,
     prepare,
 )
@@ -50,22 +49,26 @@ __all__ = ["EmbeddedBackend"]
 
 #: Bump when the schema or the analysis changes: an index built by another version is
 #: refused with a message asking for `dangan search reindex`.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _VERSION_FILE = "dangan-search.json"
 _NO_DATE_DESC = -1            # undated records sort last in both directions
 _NO_DATE_ASC = 10**8
+#: Buckets of the combined category/security/status facet (10 categories × 4 × 5 = 200).
+_FACET_COMBOS = 10_000
 
 
 def _schema() -> tantivy.Schema:
     sb = tantivy.SchemaBuilder()
     sb.add_text_field("id", stored=True, tokenizer_name="raw", fast=True, index_option="basic")
     sb.add_bytes_field("src", stored=True)                       # what a hit shows (JSON)
-    for name in ("tok", "chr", "ttok", "tchr"):                   # body and title streams
+    for name in ("tok", "chr"):                                   # the token streams
         sb.add_text_field(name, tokenizer_name="whitespace", index_option="position")
     sb.add_text_field("codes", tokenizer_name="raw", index_option="basic")
     sb.add_text_field("loc", tokenizer_name="raw", index_option="basic")
     for name in ("category", "status", "project"):
         sb.add_text_field(name, tokenizer_name="raw", fast=True, index_option="basic")
+    # category, security and status in one value: one aggregation instead of three
+    sb.add_text_field("facet", tokenizer_name="raw", fast=True, index_option="basic")
     sb.add_integer_field("security", indexed=True, fast=True)
     sb.add_integer_field("year", indexed=True, fast=True)
     sb.add_integer_field("day", indexed=True)                     # date as an ordinal
@@ -250,21 +253,24 @@ class EmbeddedBackend(SearchBackend):
             field, order = (("sort_desc", Order.Desc) if req.sort == "date_desc" else ("sort_asc", Order.Asc))
             result = searcher.search(query, req.limit, count=True, offset=req.offset,
                                      order_by_field=field, order=order)
-        hits = []
-        for score, address in result.hits:
-            stored = _decode_stored(bytes(searcher.doc(address)["src"][0]))
-            hits.append(make_hit(stored, float(score) if req.sort == "relevance" else 0.0, parsed))
+        stored = [_decode_stored(bytes(searcher.doc(address)["src"][0])) for _, address in result.hits]
+        scores = [float(score) if req.sort == "relevance" else 0.0 for score, _ in result.hits]
+        hits = make_hits(stored, scores, parsed)
         facets = self._facets(searcher, query) if req.facets else {}
         return SearchResult(total=int(result.count or 0), hits=hits, facets=facets)
 
     def _facets(self, searcher: tantivy.Searcher, query: Query) -> dict[str, dict[str, int]]:
-        aggs = {name: {"terms": {"field": name, "size": FACET_SIZE}}
-                for name in ("category", "year", "security", "status", "project")}
+        aggs = {name: {"terms": {"field": name, "size": size}}
+                for name, size in (("facet", _FACET_COMBOS), ("year", FACET_SIZE), ("project", FACET_SIZE))}
         raw = searcher.aggregate(query, aggs)
-        out: dict[str, dict[str, int]] = {}
-        for name, body in raw.items():
+        out: dict[str, dict[str, int]] = {"category": {}, "security": {}, "status": {}}
+        for bucket in raw.get("facet", {}).get("buckets", []):
+            n = int(bucket["doc_count"])
+            for name, value in zip(("category", "security", "status"), str(bucket["key"]).split(_US), strict=True):
+                out[name][value] = out[name].get(value, 0) + n
+        for name in ("year", "project"):
             values: dict[str, int] = {}
-            for bucket in body.get("buckets", []):
+            for bucket in raw.get(name, {}).get("buckets", []):
                 key = bucket["key"]
                 if isinstance(key, float) and key.is_integer():
                     key = int(key)
@@ -305,15 +311,14 @@ class EmbeddedBackend(SearchBackend):
         return Query.phrase_query(self._schema, field, list(toks))
 
     def _word(self, word: Word) -> Query:
-        should: list[tuple[Occur, Query]] = []
+        should: list[Query] = []
         if word.phrase is not None:
-            body, title = ("tok", "ttok") if word.phrase.field == "tok" else ("chr", "tchr")
-            should.append((Occur.Should, self._phrase(body, word.phrase)))
-            should.append((Occur.Should, Query.boost_query(self._phrase(title, word.phrase), TITLE_BOOST)))
+            should.append(self._phrase(word.phrase.field, word.phrase))
         if word.code is not None:
-            should.append((Occur.Should, Query.boost_query(
-                Query.term_query(self._schema, "codes", word.code), CODE_BOOST)))
-        return Query.boolean_query(should)
+            should.append(Query.boost_query(Query.term_query(self._schema, "codes", word.code), CODE_BOOST))
+        if len(should) == 1:
+            return should[0]
+        return Query.boolean_query([(Occur.Should, q) for q in should])
 
     def _filters(self, f: Filters, searcher: tantivy.Searcher) -> list[tuple[Occur, Query]]:
         """The filters as boolean clauses, each in its cheaper form.
@@ -399,12 +404,11 @@ def _document(p: PreparedDoc) -> tantivy.Document:
     doc = tantivy.Document()
     doc.add_text("id", d.record_id)
     doc.add_bytes("src", _encode_stored(d))
-    doc.add_text("tok", p.title_tok)
-    doc.add_text("tok", p.tok)
-    doc.add_text("chr", p.title_chr)
-    doc.add_text("chr", p.chr)
-    doc.add_text("ttok", p.title_tok)
-    doc.add_text("tchr", p.title_chr)
+    for value in p.tok_values:
+        doc.add_text("tok", value)
+    for value in p.chr_values:
+        doc.add_text("chr", value)
+    doc.add_text("facet", _US.join((d.category, str(d.security), d.status)))
     for c in p.codes:
         doc.add_text("codes", c)
     for c in p.locations:
