@@ -73,6 +73,9 @@ MAX_ATTEMPTS = 10
 _ACTIVE_RUNS: set[str] = set()  # run tokens of this process that are still working
 
 CRASH_MESSAGE = "处理该文件时识别进程异常退出（文件可能损坏或过大），单独重试后仍然失败，已拒收。"
+#: An analysis still running after this long is stopped (its process is killed) and the
+#: file retried alone, then refused: a pathological file must not stall the batch.
+ANALYSIS_TIMEOUT = 3600.0
 
 
 def _host_tag() -> str:
@@ -156,6 +159,7 @@ class IngestPipeline:
         module-level function (another stage chain, or a test's stand-in)."""
         self.system = system
         self.analyse = analyse or analysis_mod.analyse
+        self.analysis_timeout = ANALYSIS_TIMEOUT
         self.db = system.db
         configured = workers if workers is not None else system.settings.ingest_workers
         self.workers = max(1, configured or (os.cpu_count() or 1))
@@ -544,6 +548,8 @@ class _Run:
         self.queue: collections.deque[IngestJob] = collections.deque()
         self.retry: collections.deque[tuple[IngestJob, str]] = collections.deque()  # crashed: run alone
         self.suspects: set[int] = set()
+        self.timed_out: set[int] = set()
+        self.started_at: dict[cf.Future, float] = {}  # analyses seen running, since when
         self.analysing = 0
         self.busy_digests: set[str] = set()
         self.parked: dict[str, list[IngestJob]] = {}  # same bytes as a file in flight: wait for it
@@ -571,8 +577,9 @@ class _Run:
                     if self.queue or self.retry or not self.exhausted:
                         continue
                     break
-                done, _ = cf.wait(list(self.futures), timeout=HEARTBEAT_SECONDS,
+                done, _ = cf.wait(list(self.futures), timeout=self._wait_time(),
                                   return_when=cf.FIRST_COMPLETED)
+                self._stop_overdue()
                 if time.monotonic() - self.beat >= HEARTBEAT_SECONDS:
                     self.p._heartbeat()
                     self.beat = time.monotonic()
@@ -582,6 +589,31 @@ class _Run:
             self.threads.shutdown(wait=True, cancel_futures=True)
             if self.pool is not None:
                 self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _wait_time(self) -> float:
+        if not self.analysing or self.pool is None:
+            return HEARTBEAT_SECONDS
+        return max(0.05, min(1.0, self.p.analysis_timeout / 4))
+
+    def _stop_overdue(self) -> None:
+        """Kill the pool's processes if an analysis has been running too long; the files in
+        flight then fail like a crash: retried alone, refused if they fail alone."""
+        if self.pool is None or not self.analysing:
+            return
+        now = time.monotonic()
+        overdue = []
+        for fut, (kind, job, _) in self.futures.items():
+            if kind != "analyse" or fut.done() or not fut.running():
+                continue
+            started = self.started_at.setdefault(fut, now)
+            if now - started > self.p.analysis_timeout:
+                overdue.append(job)
+        if not overdue:
+            return
+        self.timed_out.update(job.id for job in overdue)
+        for process in list(getattr(self.pool, "_processes", {}).values()):
+            with contextlib.suppress(Exception):
+                process.kill()
 
     def _fill(self) -> None:
         """Start work up to the limits: analyses ≤ 2 per worker, jobs in flight ≤ that plus
@@ -661,11 +693,14 @@ class _Run:
 
     def _analysed(self, fut: cf.Future, job: IngestJob, digest: str) -> None:
         p = self.p
+        self.started_at.pop(fut, None)
         try:
             found = fut.result()
         except BrokenProcessPool:
             if job.id in self.suspects:
-                self._after_thread(job, digest, p._finish, job, p._result(job.name, "rejected", error=CRASH_MESSAGE))
+                error = CRASH_MESSAGE if job.id not in self.timed_out else (
+                    f"处理该文件超过 {self.p.analysis_timeout:.0f} 秒仍未完成，单独重试后仍然超时，已拒收。")
+                self._after_thread(job, digest, p._finish, job, p._result(job.name, "rejected", error=error))
             else:
                 self.suspects.add(job.id)
                 self.retry.append((job, digest))

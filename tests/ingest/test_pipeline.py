@@ -44,6 +44,15 @@ def analyse_or_crash(path: str, explicit: dict):  # type: ignore[no-untyped-def]
     return analysis_mod.analyse(path, explicit)
 
 
+def analyse_or_hang(path: str, explicit: dict):  # type: ignore[no-untyped-def]
+    """The real analysis, except that a file whose name says "hang" never finishes."""
+    import time
+
+    if "hang" in Path(path).name:
+        time.sleep(3600)
+    return analysis_mod.analyse(path, explicit)
+
+
 def analyse_and_log(path: str, explicit: dict):  # type: ignore[no-untyped-def]
     """The real analysis, leaving a line in the file's folder for every call."""
     with open(Path(path).parent / "analysed.log", "a", encoding="utf-8") as fh:
@@ -382,6 +391,22 @@ def test_a_file_that_crashes_its_worker_is_refused_and_the_batch_goes_on(sqlite_
     assert by_file["crash.pdf"]["status"] == "rejected" and by_file["crash.pdf"]["error"] == CRASH_MESSAGE
     assert all(by_file[n]["status"] == "ingested" for n in names if n != "crash.pdf")
     assert record_count(sqlite_system) == 4
+    assert_nothing_half_stored(sqlite_system)
+
+
+def test_a_file_whose_analysis_never_ends_is_stopped_and_refused(sqlite_system, text_pdf, tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    names = ["a.pdf", "hang.pdf", "c.pdf", "d.pdf"]
+    for name, form in zip(names, [OWNER_FORM, REPAIR_FORM, COMPLAINT_FORM, OWNER_FORM + "。"], strict=True):
+        shutil.copyfile(text_pdf(form), folder / name)
+    pipeline = IngestPipeline(sqlite_system, workers=2, analyse=analyse_or_hang)
+    pipeline.analysis_timeout = 3.0
+    actor = sqlite_system.actor("wang")
+    summary = pipeline.run(actor, pipeline.add_batch(actor, files_to_items(*(folder / n for n in names)), "import"))
+    by_file = {r["file"]: r for r in summary.results}
+    assert by_file["hang.pdf"]["status"] == "rejected" and "超过 3 秒" in by_file["hang.pdf"]["error"]
+    assert all(by_file[n]["status"] == "ingested" for n in names if n != "hang.pdf")
     assert_nothing_half_stored(sqlite_system)
 
 
