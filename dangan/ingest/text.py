@@ -13,7 +13,7 @@ per process; the OCR engine is loaded once per worker process and reused.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from PIL import Image
@@ -26,6 +26,10 @@ from dangan.ingest import detect, images, ocr, preprocess
 LOW_CONFIDENCE = 0.80
 #: Below this first-pass confidence the page may be sideways or upside down: ask OSD.
 ORIENTATION_CHECK_BELOW = 0.60
+#: Below this first-pass confidence (Simplified model) a file's first OCR'd page is tested
+#: for Traditional script (`ocr.looks_traditional`). Measured: Traditional forms read at
+#: 0.80-0.88 with the Simplified model, Simplified pages at 0.88-0.93.
+TRADITIONAL_CHECK_BELOW = 0.90
 #: A page with less ink than this share of its area is blank.
 BLANK_INK = 0.002
 
@@ -46,6 +50,7 @@ class IngestSettings:
     low_confidence: float = LOW_CONFIDENCE
     orientation_check_below: float = ORIENTATION_CHECK_BELOW
     osd_min_confidence: float = preprocess.OSD_MIN_CONFIDENCE
+    traditional_check_below: float = TRADITIONAL_CHECK_BELOW
     deskew: bool = True
     verify_render: bool = True  # render text-layer pages as thumbnails: every page must draw
 
@@ -71,7 +76,8 @@ class PageText:
     `method` is "text" (the PDF's own text layer), "tesseract", "rapidocr",
     "tesseract+rapidocr" (cascade), or "blank". `rotation` is the quarter turn applied
     (degrees counter-clockwise, from EXIF or OSD) and `skew` the small correction in
-    degrees. `low_confidence` pages should be reviewed by a person.
+    degrees. `low_confidence` pages should be reviewed by a person. `lang` is the OCR
+    model used ("chi_sim" or "chi_tra"; "" when nothing was OCR'd).
     """
 
     number: int
@@ -81,6 +87,7 @@ class PageText:
     rotation: int = 0
     skew: float = 0.0
     low_confidence: bool = False
+    lang: str = ""
 
 
 @dataclass(frozen=True)
@@ -135,6 +142,7 @@ def _extract_pdf(path: str | os.PathLike[str], s: IngestSettings) -> Extraction:
     if doc.declared_pages is not None and doc.declared_pages != doc.page_count:
         warnings.append(f"PDF 页面树声明 {doc.declared_pages} 页，实际找到 {doc.page_count} 页。")
     pages: list[PageText] = []
+    lang: str | None = None  # decided on the first OCR'd page, kept for the whole file
     with PdfRenderer(path, s.max_pixels) as renderer:
         rendered = len(renderer)
         if rendered != doc.page_count:
@@ -148,7 +156,9 @@ def _extract_pdf(path: str | os.PathLike[str], s: IngestSettings) -> Extraction:
                 pages.append(PageText(number, text.strip(), 1.0, "text"))
                 continue
             image = renderer.render(index, dpi=s.dpi)
-            pages.append(ocr_page(image, s, number))
+            page = ocr_page(image, s, number, lang=lang)
+            lang = lang or page.lang or None
+            pages.append(page)
             del image
     if any(p.method not in ("text", "blank") for p in pages) and any(p.method == "text" for p in pages):
         warnings.append("PDF 部分页面没有可用的文字层，这些页面已做 OCR 识别。")
@@ -163,11 +173,12 @@ def _extract_raster(path: str | os.PathLike[str], media: str, s: IngestSettings)
         raise InvalidInput(f"图像共 {count} 页，超过 {s.max_pages} 页的上限，已拒绝。")
     pages: list[PageText] = []
     warnings: list[str] = []
+    lang: str | None = None  # decided on the first OCR'd page, kept for the whole file
     for number, raster in enumerate(images.iter_pages(path, media, s.max_pixels, s.max_pages), start=1):
-        page = ocr_page(raster.image, s, number, raster.dpi)
+        page = ocr_page(raster.image, s, number, raster.dpi, lang=lang)
+        lang = lang or page.lang or None
         if raster.rotation:
-            page = PageText(page.number, page.text, page.confidence, page.method,
-                            (page.rotation + raster.rotation) % 360, page.skew, page.low_confidence)
+            page = replace(page, rotation=(page.rotation + raster.rotation) % 360)
         pages.append(page)
         del raster
     if len(pages) != count:
@@ -184,56 +195,73 @@ def _review_warning(pages: list[PageText], warnings: list[str]) -> None:
 
 
 def ocr_page(image: Image.Image, settings: Any = None, number: int = 1,
-             dpi: float | None = None) -> PageText:
+             dpi: float | None = None, lang: str | None = None) -> PageText:
     """OCR one page image: blank check, photo flattening, orientation, deskew, engine.
 
     Orientation costs little on upright pages. A page whose ink runs in vertical lines
-    (~20 ms to see) is turned before reading; otherwise the engine's cheap first pass is
+    (seen in the same ~0.1 s look that measures tilt and line height) is turned before
+    reading; otherwise the engine's cheap first pass is
     the test: an upright page reads at confidence ≥ 0.85, an upside-down one at ~0.2
     (measured), and only then is tesseract's OSD (as costly as reading the page) asked.
     A turn is kept only if the page then reads with clearly higher confidence.
+
+    `lang` is the model decided on an earlier page of the same file; when None, a page
+    that the Simplified model reads with low confidence is also read with the
+    Traditional one, and the better reading decides (tesseract-based engines only).
     """
     s = IngestSettings.coerce(settings)
     gray = preprocess.to_gray(image)
     gray = _normalise_resolution(gray, dpi)
-    if preprocess.ink_ratio(gray) < BLANK_INK:
-        return PageText(number, "", 1.0, "blank")
-    engine = ocr.get_engine(s.ocr_engine)
     gray, _ = preprocess.flatten_photo(gray)
+    layout = preprocess.analyse(gray)
+    if layout.ink < BLANK_INK:
+        return PageText(number, "", 1.0, "blank")
+    engine = ocr.get_engine(s.ocr_engine, lang or "chi_sim")
 
-    def read(page: Any) -> tuple[Any, float, ocr.Draft]:
-        work, skew = preprocess.deskew(page) if s.deskew else (page, 0.0)
-        return work, skew, ocr.first_pass(engine, Image.fromarray(work))
+    def read(page: Any, layout: preprocess.Layout | None = None) -> tuple[Any, float, ocr.Draft]:
+        layout = layout or preprocess.analyse(page)
+        work, skew = preprocess.deskew(page, skew=layout.skew) if s.deskew else (page, 0.0)
+        image = Image.fromarray(work)
+        if layout.line_height:
+            image.info["line_height"] = layout.line_height
+        return image, skew, ocr.first_pass(engine, image)
 
     tried: set[int] = set()
     best: tuple[int, Any, float, ocr.Draft] | None = None
 
-    def attempt(degrees: int) -> None:
+    def attempt(degrees: int, layout: preprocess.Layout | None = None) -> None:
         nonlocal best
         tried.add(degrees)
-        work, skew, draft = read(preprocess.rotate(gray, degrees))
+        work, skew, draft = read(preprocess.rotate(gray, degrees), layout)
         margin = 0.05 if best is not None and best[0] == 0 else 0.0
         if best is None or draft.result.confidence > best[3].result.confidence + margin:
             best = (degrees, work, skew, draft)
 
-    if preprocess.looks_sideways(gray):
+    if layout.sideways:
         turn = preprocess.detect_orientation(gray, s.osd_min_confidence).degrees
         for degrees in [turn] if turn in (90, 270) else [270, 90]:
             attempt(degrees)
             if best and best[3].result.confidence >= s.orientation_check_below:
                 break
     else:
-        attempt(0)
+        attempt(0, layout)
     assert best is not None
     if best[3].result.confidence < s.orientation_check_below:
         turn = preprocess.detect_orientation(gray, s.osd_min_confidence).degrees
         if turn not in tried:
             attempt(turn)
     rotation, work, skew, draft = best
-    result = ocr.finish(engine, Image.fromarray(work), draft)
+    if lang is None:  # first OCR'd page of the file: Simplified or Traditional?
+        lang = "chi_sim"
+        if (s.ocr_engine != "rapidocr" and draft.result.text
+                and draft.result.confidence < s.traditional_check_below
+                and ocr.looks_traditional(work, draft)):
+            engine = ocr.get_engine(s.ocr_engine, "chi_tra")
+            draft, lang = ocr.first_pass(engine, work), "chi_tra"
+    result = ocr.finish(engine, work, draft)
     low = result.confidence < s.low_confidence
     return PageText(number, result.text, round(result.confidence, 4), result.engine or engine.name,
-                    rotation, round(skew, 2), low)
+                    rotation, round(skew, 2), low, lang)
 
 
 def _normalise_resolution(gray: Any, dpi: float | None) -> Any:

@@ -132,3 +132,28 @@ def test_extract_runs_in_a_worker_process_and_pickles(tmp_path: Path, text_pdf) 
     assert isinstance(result, Extraction)
     assert pickle.loads(pickle.dumps(result)) == result
     assert "张建国" in result.text
+
+
+# a Traditional Chinese passage (from the property-archive management plan in reference/)
+TRADITIONAL_PROSE = (
+    "隨著城市化進程的加快和社區建設的不斷推進，物業服務在居民日常生活中的作用日益凸顯。"
+    "為了更好地提供優質的物業服務，確保服務質量和效率，物業服務檔案的建立與管理顯得尤為重要。"
+    "物業服務檔案是物業服務過程中的重要記錄，涵蓋了物業服務中的各項數據和信息，"
+    "包括物業設施設備的維護、保養記錄，業主的投訴與建議，日常的服務工作記錄等。"
+    "這些檔案不僅有助於物業公司進行內部管理，提高工作效率，同時也是解決物業糾紛、"
+    "提升服務質量的重要依據。建立物業服務檔案，有利於規範物業服務流程，確保服務工作的連續性和系統性。"
+)
+
+
+def test_traditional_page_is_read_with_the_traditional_model(tmp_path: Path) -> None:
+    png = render.png(tmp_path / "trad.png", render.page_image(TRADITIONAL_PROSE))
+    (page,) = extract(png, FAST).pages
+    assert page.lang == "chi_tra"
+    assert "物業服務檔案的建立與管理顯得尤為重要" in squash(page.text)
+
+
+def test_short_form_stays_with_the_simplified_model(tmp_path: Path) -> None:
+    # too few script-sensitive characters to tell: the Simplified reading is kept
+    png = render.png(tmp_path / "form.png", small_scan(REPAIR_FORM))
+    (page,) = extract(png, FAST).pages
+    assert page.lang == "chi_sim"
