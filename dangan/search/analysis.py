@@ -416,20 +416,25 @@ def normalize_code(code: str) -> str:
     return unicodedata.normalize("NFKC", code).strip().upper().strip("-·./_ ")
 
 
+@functools.lru_cache(maxsize=65536)
+def _code_prefixes(code: str) -> tuple[str, ...]:
+    s = normalize_code(code)
+    if not s or any(ch.isspace() for ch in s):
+        return ()  # a code never holds spaces; a query word cannot either
+    out = [s[: m.start()] for m in _CODE_SEP.finditer(s) if m.start() > 0]
+    if _MAINTENANCE.fullmatch(s):
+        out.append(s[:2])
+    out.append(s)
+    return tuple(dict.fromkeys(out))
+
+
 def code_prefixes(code: str) -> list[str]:
     """The code and each prefix ending at a segment boundary, shortest first.
 
     ``A-01-001-0101`` → ``A``, ``A-01``, ``A-01-001``, ``A-01-001-0101``; a six-digit
     维修编码 ``010023`` also yields its two-digit type ``01``.
     """
-    s = normalize_code(code)
-    if not s:
-        return []
-    out = [s[: m.start()] for m in _CODE_SEP.finditer(s) if m.start() > 0]
-    if _MAINTENANCE.fullmatch(s):
-        out.append(s[:2])
-    out.append(s)
-    return list(dict.fromkeys(out))
+    return list(_code_prefixes(code))
 
 
 def location_prefixes(location: str | None) -> list[str]:
