@@ -9,6 +9,7 @@ import datetime as dt
 import hashlib
 import hmac
 import os
+import shutil
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -25,7 +26,7 @@ from dangan.archive.scheme import Scheme, load_scheme
 from dangan.archive.storage import ObjectStore, open_store
 from dangan.archive.users import UsersService, create_user
 from dangan.config import DEFAULT_CONFIG_TEXT, Settings, load_settings
-from dangan.errors import DanganError, PermissionDenied
+from dangan.errors import DanganError, InvalidInput, PermissionDenied
 
 
 @dataclass
@@ -62,10 +63,20 @@ class Dangan:
 
         cfg = self.settings
         if cfg.search_backend == "elasticsearch":
-            backend = open_backend("elasticsearch", url=cfg.elasticsearch_url, index=cfg.elasticsearch_index)
-        else:
-            backend = open_backend("embedded", path=str(cfg.index_path))
-        return SearchService(self, backend)
+            return SearchService(self, open_backend("elasticsearch", url=cfg.elasticsearch_url,
+                                                    index=cfg.elasticsearch_index))
+        try:
+            return SearchService(self, open_backend("embedded", path=str(cfg.index_path)))
+        except InvalidInput:
+            from dangan.search.embedded import _VERSION_FILE
+
+            if not (cfg.index_path / _VERSION_FILE).exists():
+                raise  # not an index of ours: leave it alone
+        # an index built by an older version: the database is the source of truth, rebuild it
+        shutil.rmtree(cfg.index_path)
+        service = SearchService(self, open_backend("embedded", path=str(cfg.index_path)))
+        service.reindex()
+        return service
 
     def actor(self, name: str | None) -> Actor:
         return self.users.actor(name)

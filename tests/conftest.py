@@ -86,16 +86,21 @@ def home(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
+def _populate(dangan) -> None:  # type: ignore[no-untyped-def]
+    """One project and a user of each kind, granted by the security officer."""
+    sec = dangan.actor("secofficer")
+    for name, (roles, clearance) in PEOPLE.items():
+        dangan.users.add(sec, name, roles, clearance)
+    dangan.projects.add(dangan.actor("root"), "A", "翠湖花园", "residential")
+
+
 @pytest.fixture
 def system(home: Path):
     """An initialised archive with one project and a user of each kind."""
     from dangan.system import init_archive
 
     dangan, _ = init_archive(home, "root", "secofficer", "audit1")
-    sec = dangan.actor("secofficer")
-    for name, (roles, clearance) in PEOPLE.items():
-        dangan.users.add(sec, name, roles, clearance)
-    dangan.projects.add(dangan.actor("root"), "A", "翠湖花园", "residential")
+    _populate(dangan)
     yield dangan
     dangan.close()
 
@@ -110,9 +115,6 @@ def sqlite_system(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv("DANGAN_DATABASE_URL", raising=False)
     monkeypatch.delenv("DANGAN_KEK", raising=False)
     dangan, _ = init_archive(path, "root", "secofficer", "audit1")
-    sec = dangan.actor("secofficer")
-    for name, (roles, clearance) in PEOPLE.items():
-        dangan.users.add(sec, name, roles, clearance)
-    dangan.projects.add(dangan.actor("root"), "A", "翠湖花园", "residential")
+    _populate(dangan)
     yield dangan
     dangan.close()
