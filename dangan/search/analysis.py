@@ -279,16 +279,16 @@ def token_streams(texts: Sequence[str]) -> list[str]:
     return analyze(texts)[0]
 
 
-def analyze(texts: Sequence[str]) -> tuple[list[str], list[str]]:
-    """The ``tok`` and ``chr`` streams of each text, tokens separated by whitespace —
-    ready for a whitespace tokenizer (tantivy ``whitespace``, Elasticsearch's
-    ``whitespace`` analyser).
+def analyze(texts: Sequence[str]) -> tuple[list[str], list[str], list[str]]:
+    """The ``tok``, ``chr`` and ``q4`` streams of each text, tokens separated by
+    whitespace — ready for a whitespace tokenizer (tantivy ``whitespace``,
+    Elasticsearch's ``whitespace`` analyser).
 
     Works on the whole batch at once, so call it with many texts: per-character work is
     done by numpy lookups, not Python loops.
     """
     if not texts:
-        return [], []
+        return [], [], []
     t = _get_tables()
     parts, raw = _encode(texts, t)
     folded = t.fold[raw]
@@ -329,8 +329,21 @@ def analyze(texts: Sequence[str]) -> tuple[list[str], list[str]]:
     chars[ends_token & ~is_cjk, 1] = _SPACE
     chars[is_cjk, 2] = _SPACE
 
+    # q4: every four characters of a run, as one token
+    quad = pair.copy()
+    for k in (1, 2):
+        quad[: n - k] &= pair[k:]
+        quad[n - k :] = False
+    qidx = np.flatnonzero(quad)
+    quads = np.zeros((n, 5), dtype=np.uint32)
+    for k in range(4):
+        quads[qidx, k] = folded[qidx + k]
+    quads[qidx, 4] = _SPACE
+    quads[cls == _DOC, 0] = _DOC_MARK
+
     long_words = bool(n) and _has_long_word(is_word, word_cont)
-    return (_split_docs(tok, len(parts), long_words), _split_docs(chars, len(parts), long_words))
+    return (_split_docs(tok, len(parts), long_words), _split_docs(chars, len(parts), long_words),
+            _split_docs(quads, len(parts), False))
 
 
 def _split_docs(out: np.ndarray, count: int, long_words: bool) -> list[str]:
@@ -376,13 +389,19 @@ _RUNS = re.compile(f"[{CJK_CLASS}]+|[^\\W_{CJK_CLASS}]+")
 
 @dataclass(frozen=True)
 class Phrase:
-    """How one query word is matched: a phrase of `tokens` in `field` (``tok`` or
-    ``chr``); with `last_alt`, the last token may also be that alternative (``c`` or
-    ``c_``: the word's last character ends its run in the text, or the run goes on)."""
+    """How one query word is matched: a phrase of `tokens` in `field` (``tok``, ``chr``
+    or ``q4``); with `last_alt`, the last token may also be that alternative (``c`` or
+    ``c_``: the word's last character ends its run in the text, or the run goes on).
+
+    `guards` are ``q4`` terms every match must contain (implied by the phrase, so they
+    never change the result): rare four-character terms let the engine check the
+    phrase's positions only in the few records that hold them.
+    """
 
     field: str
     tokens: tuple[str, ...]
     last_alt: str | None = None
+    guards: tuple[str, ...] = ()
 
     def variants(self) -> list[tuple[str, ...]]:
         """The token sequences any of which matches (one or two)."""
@@ -397,12 +416,25 @@ def phrase(word: str) -> Phrase | None:
     runs = _RUNS.findall(fold(word))
     if not runs:
         return None
-    tok_stream, chr_stream = analyze([word])
-    if not any(len(r) == 1 and is_cjk_char(r) for r in runs):
-        return Phrase("tok", tuple(tok_stream[0].split()))
+    tok_stream, chr_stream, _ = analyze([word])
+    if len(runs) == 1 and len(runs[0]) == 4 and is_cjk_char(runs[0][0]):
+        return Phrase("q4", (runs[0],))  # one term: as fast as a two-character word
+    cjk_runs = [r for r in runs if is_cjk_char(r[0])]
+    guards = tuple(dict.fromkeys(g for r in cjk_runs if len(r) >= 4 for g in _covering_quads(r)))
+    if not any(len(r) == 1 for r in cjk_runs):
+        return Phrase("tok", tuple(tok_stream[0].split()), guards=guards)
     toks = tuple(chr_stream[0].split())
     alt = toks[-1] + "_" if is_cjk_char(runs[-1][-1]) else None
-    return Phrase("chr", toks, alt)
+    return Phrase("chr", toks, alt, guards=guards)
+
+
+def _covering_quads(run: str) -> list[str]:
+    """Four-character pieces at offsets 0, 4, 8 … and the last four: together they cover
+    the run, so a record lacking any of them cannot contain it."""
+    starts = list(range(0, len(run) - 3, 4))
+    if starts[-1] != len(run) - 4:
+        starts.append(len(run) - 4)
+    return [run[i : i + 4] for i in starts]
 
 
 # ----------------------------------------------------------------------------- codes

@@ -265,8 +265,10 @@ class PreparedDoc:
     doc: IndexDoc
     tok: str              # body token streams (see dangan.search.analysis)
     chr: str
+    q4: str
     title_tok: str
     title_chr: str
+    title_q4: str
     codes: tuple[str, ...]
     locations: tuple[str, ...]
 
@@ -279,6 +281,10 @@ class PreparedDoc:
     @property
     def chr_values(self) -> list[str]:
         return [self.title_chr] * TITLE_REPEAT + [self.chr]
+
+    @property
+    def q4_values(self) -> list[str]:
+        return [self.title_q4] * TITLE_REPEAT + [self.q4]
 
     @property
     def stored(self) -> dict[str, Any]:
@@ -317,7 +323,7 @@ def prepare(docs: Sequence[IndexDoc]) -> list[PreparedDoc]:
     batch = list(last.values())
     if not batch:
         return []
-    toks, chrs = analysis.analyze([d.title for d in batch] + [d.text for d in batch])
+    toks, chrs, quads = analysis.analyze([d.title for d in batch] + [d.text for d in batch])
     n = len(batch)
     out = []
     for i, d in enumerate(batch):
@@ -329,8 +335,10 @@ def prepare(docs: Sequence[IndexDoc]) -> list[PreparedDoc]:
             doc=d,
             tok=toks[n + i],
             chr=chrs[n + i],
+            q4=quads[n + i],
             title_tok=toks[i],
             title_chr=chrs[i],
+            title_q4=quads[i],
             codes=tuple(dict.fromkeys(codes)),
             locations=tuple(analysis.location_prefixes(d.location)),
         ))

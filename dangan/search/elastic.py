@@ -39,7 +39,7 @@ from dangan.search.query import And, Node, Not, Or, ParsedQuery, Word
 
 __all__ = ["ElasticBackend"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _TEXT = {"type": "text", "analyzer": "whitespace", "norms": True}
 _STORED_ONLY = {"type": "keyword", "index": False, "doc_values": False}
 
@@ -47,7 +47,7 @@ MAPPINGS: dict[str, Any] = {
     "dynamic": "strict",
     "_meta": {"dangan_schema": SCHEMA_VERSION},
     # the token streams are for matching only; a hit shows the original fields
-    "_source": {"excludes": ["tok", "chr", "codes", "loc"]},
+    "_source": {"excludes": ["tok", "chr", "q4", "codes", "loc"]},
     "properties": {
         "record_id": {"type": "keyword"},
         "archive_no": _STORED_ONLY,
@@ -62,6 +62,7 @@ MAPPINGS: dict[str, Any] = {
         "date": {"type": "date", "format": "yyyy-MM-dd"},
         "tok": _TEXT,
         "chr": _TEXT,
+        "q4": {**_TEXT, "index_options": "freqs"},
         "codes": {"type": "keyword"},
         "loc": {"type": "keyword"},
     },
@@ -145,6 +146,7 @@ class ElasticBackend(SearchBackend):
                 "security": d.security,
                 "tok": p.tok_values,
                 "chr": p.chr_values,
+                "q4": p.q4_values,
                 "codes": list(p.codes),
                 "loc": list(p.locations),
             }
@@ -271,7 +273,11 @@ class ElasticBackend(SearchBackend):
         return {"match_phrase": {field: {"query": " ".join(toks), "boost": boost}}}
 
     def _phrase(self, field: str, ph: Phrase, boost: float = 1.0) -> list[dict[str, Any]]:
-        return [self._tokens(field, toks, boost) for toks in ph.variants()]
+        variants = [self._tokens(field, toks, boost) for toks in ph.variants()]
+        if not ph.guards:
+            return variants
+        guards = [{"term": {"q4": g}} for g in ph.guards]
+        return [{"bool": {"must": [v], "filter": guards}} for v in variants]
 
     def _word(self, word: Word) -> dict[str, Any]:
         should: list[dict[str, Any]] = []

@@ -49,7 +49,7 @@ __all__ = ["EmbeddedBackend"]
 
 #: Bump when the schema or the analysis changes: an index built by another version is
 #: refused with a message asking for `dangan search reindex`.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _VERSION_FILE = "dangan-search.json"
 _NO_DATE_DESC = -1            # undated records sort last in both directions
 _NO_DATE_ASC = 10**8
@@ -63,6 +63,7 @@ def _schema() -> tantivy.Schema:
     sb.add_bytes_field("src", stored=True)                       # what a hit shows (JSON)
     for name in ("tok", "chr"):                                   # the token streams
         sb.add_text_field(name, tokenizer_name="whitespace", index_option="position")
+    sb.add_text_field("q4", tokenizer_name="whitespace", index_option="freq")
     # codes and location prefixes hold no spaces: one whitespace-separated value each
     # (one call instead of a dozen per record)
     sb.add_text_field("codes", tokenizer_name="whitespace", index_option="basic")
@@ -305,8 +306,12 @@ class EmbeddedBackend(SearchBackend):
 
     def _phrase(self, field: str, ph: Phrase) -> Query:
         variants = [self._tokens(field, toks) for toks in ph.variants()]
-        return variants[0] if len(variants) == 1 else Query.boolean_query(
+        query = variants[0] if len(variants) == 1 else Query.boolean_query(
             [(Occur.Should, q) for q in variants])
+        if not ph.guards:
+            return query
+        return Query.boolean_query([(Occur.Must, query)] + [
+            (Occur.Must, _constant(Query.term_query(self._schema, "q4", g))) for g in ph.guards])
 
     def _tokens(self, field: str, toks: tuple[str, ...]) -> Query:
         if len(toks) == 1:
@@ -415,6 +420,8 @@ def _document(p: PreparedDoc) -> tantivy.Document:
         doc.add_text("tok", value)
     for value in p.chr_values:
         doc.add_text("chr", value)
+    for value in p.q4_values:
+        doc.add_text("q4", value)
     doc.add_text("facet", _US.join((d.category, str(d.security), d.status)))
     if p.codes:
         doc.add_text("codes", " ".join(p.codes))

@@ -26,7 +26,7 @@ def test_cjk_runs_become_bigrams_and_single_characters_stay():
 
 
 def test_chr_stream_marks_characters_whose_run_goes_on():
-    tok, chars = analysis.analyze(["电梯5楼"])
+    tok, chars, _ = analysis.analyze(["电梯5楼"])
     assert tok[0].split() == ["电梯", "5", "楼"]
     assert chars[0].split() == ["电_", "梯", "5", "楼"]
 
@@ -38,6 +38,11 @@ def test_latin_and_digit_runs_are_whole_tokens():
 def test_expanding_characters_fold_to_their_letters():
     assert analysis.tokens("面积66㎡") == ["面积", "66m2"]
     assert analysis.tokens("㈱公司") == ["株", "公司"]
+
+
+def test_q4_stream_holds_every_four_characters_of_a_run():
+    _, _, quads = analysis.analyze(["电梯维修记录，水管A物业服务"])
+    assert quads[0].split() == ["电梯维修", "梯维修记", "维修记录", "物业服务"]
 
 
 def test_batch_gives_the_same_tokens_as_one_text_at_a_time():
@@ -52,7 +57,9 @@ def test_very_long_latin_run_is_cut_like_elasticsearch_would():
 
 @pytest.mark.parametrize(("word", "expected"), [
     ("电梯", Phrase("tok", ("电梯",))),
-    ("电梯维修", Phrase("tok", ("电梯", "梯维", "维修"))),
+    ("电梯维修", Phrase("q4", ("电梯维修",))),
+    ("电梯维", Phrase("tok", ("电梯", "梯维"))),
+    ("电梯维修记录", Phrase("tok", ("电梯", "梯维", "维修", "修记", "记录"), guards=("电梯维修", "维修记录"))),
     ("水", Phrase("chr", ("水",), "水_")),
     ("5楼", Phrase("chr", ("5", "楼"), "楼_")),
     ("A栋B", Phrase("chr", ("a", "栋", "b"))),
