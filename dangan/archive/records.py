@@ -208,7 +208,38 @@ class RecordsService:
     def _commit_new(self, actor: Actor, record_id: str, data: RecordInput, enc: crypto.Encryptor | None,
                     suite: crypto.CipherSuite, kek_id: str | None, wrapped: bytes | None,
                     within: Callable[[Session, CreateResult], None] | None) -> CreateResult:
-        """One transaction: number, row, blind-index tokens, outbox row, audit entry.
+        """One transaction: the record (see `_insert`) and the caller's own bookkeeping."""
+        try:
+            with self.db.session() as s:
+                result = self._insert(s, actor, record_id, data, enc, suite, kek_id, wrapped)
+                if within is not None:
+                    within(s, result)
+                return result
+        except DBIntegrityError:
+            existing = self._duplicate_of(enc.sha256) if enc else None
+            if existing:
+                return existing
+            raise
+
+    def register_many(self, actor: Actor, items: list[RecordInput], batch: int = 500) -> list[CreateResult]:
+        """Metadata-only records (paper originals, an inventory list) in transactions of
+        `batch` records: each still numbered, audited and queued for the index, all or
+        nothing per batch."""
+        self.require(actor, "record.ingest")
+        for data in items:
+            self._validate(data)
+        suite = crypto.get_suite(self.suite_name)
+        results: list[CreateResult] = []
+        for start in range(0, len(items), batch):
+            with self.db.session() as s:
+                results.extend(self._insert(s, actor, uuid.uuid4().hex, data, None, suite, None, None)
+                               for data in items[start:start + batch])
+        return results
+
+    def _insert(self, s: Session, actor: Actor, record_id: str, data: RecordInput,
+                enc: crypto.Encryptor | None, suite: crypto.CipherSuite, kek_id: str | None,
+                wrapped: bytes | None) -> CreateResult:
+        """Number, row, blind-index tokens, outbox row, audit entry — in the caller's transaction.
 
         Core statements rather than ORM objects: this is the per-record hot path."""
         now = utcnow()
@@ -229,32 +260,20 @@ class RecordsService:
             has_text=data.text_pages is not None, classify_confidence=data.classify_confidence,
             suggestion=json.dumps(data.suggestion, ensure_ascii=False, default=str) if data.suggestion else None,
             custody=data.custody, version=1, ingested_by=actor.name, ingested_at=now)
-        try:
-            with self.db.session() as s:
-                if queued:
-                    row["provisional_no"] = self._provisional_no(s, now.year)
-                else:
-                    row["archive_no"] = self._number(s, row["category"], row["location"], year or now.year)
-                conn = s.connection()
-                conn.execute(Record.__table__.insert(), [row])
-                tokens = [{"token": t, "record_id": record_id, "kind": k} for k, t in dict.fromkeys(data.pii_tokens)]
-                if tokens:
-                    conn.execute(BlindIndex.__table__.insert(), tokens)
-                conn.execute(Outbox.__table__.insert(), [{"record_id": record_id, "op": "upsert", "created_at": now}])
-                self.audit.append(s, actor.name, "record.ingest", row["archive_no"] or row["provisional_no"],
-                                  "ok", {"record_id": record_id, "sha256": row["sha256"],
-                                         "size": row["size"], "media_type": data.media_type,
-                                         "queued": queued, "paper_only": enc is None})
-                result = CreateResult(QUEUED if queued else "ingested", record_id, row["archive_no"],
-                                      row["provisional_no"])
-                if within is not None:
-                    within(s, result)
-                return result
-        except DBIntegrityError:
-            existing = self._duplicate_of(enc.sha256) if enc else None
-            if existing:
-                return existing
-            raise
+        if queued:
+            row["provisional_no"] = self._provisional_no(s, now.year)
+        else:
+            row["archive_no"] = self._number(s, row["category"], row["location"], year or now.year)
+        conn = s.connection()
+        conn.execute(Record.__table__.insert(), [row])
+        tokens = [{"token": t, "record_id": record_id, "kind": k} for k, t in dict.fromkeys(data.pii_tokens)]
+        if tokens:
+            conn.execute(BlindIndex.__table__.insert(), tokens)
+        conn.execute(Outbox.__table__.insert(), [{"record_id": record_id, "op": "upsert", "created_at": now}])
+        self.audit.append(s, actor.name, "record.ingest", row["archive_no"] or row["provisional_no"],
+                          "ok", {"record_id": record_id, "sha256": row["sha256"], "size": row["size"],
+                                 "media_type": data.media_type, "queued": queued, "paper_only": enc is None})
+        return CreateResult(QUEUED if queued else "ingested", record_id, row["archive_no"], row["provisional_no"])
 
     def _retention(self, category: str | None, base: dt.date) -> tuple[str, dt.date | None]:
         """(保管期限 code, the day it runs out) counted from the document date."""

@@ -209,3 +209,14 @@ def test_paper_original_is_a_record_without_bytes(system, tmp_path: Path) -> Non
     [check] = system.records.verify(system.actor("audit1"), [created.archive_no])
     assert check["ok"] is True
     assert list(system.store.keys("records/")) == []
+
+
+def test_register_many_numbers_and_audits_every_paper_record(system) -> None:
+    wang = system.actor("wang")
+    items = [new_input(media_type="paper", text_pages=None, custody="档案室 1 号柜", title=f"纸质卷 {i}")
+             for i in range(7)]
+    results = system.records.register_many(wang, items, batch=3)
+    assert [r.archive_no.rsplit("-", 1)[1] for r in results] == [f"{i:04d}" for i in range(1, 8)]
+    assert system.verify_audit(system.actor("audit1")).ok
+    with pytest.raises(InvalidInput):
+        system.records.register_many(wang, [new_input(media_type="paper", text_pages=None, location="A-1")])
