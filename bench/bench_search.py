@@ -244,6 +244,7 @@ class WhooshIndex:
         schema = fields.Schema(
             id=fields.ID(stored=True, unique=True),
             tok=fields.TEXT(analyzer=ws, phrase=True), chr=fields.TEXT(analyzer=ws, phrase=True),
+            q4=fields.TEXT(analyzer=ws, phrase=False),
             codes=fields.KEYWORD(commas=True), category=fields.ID(stored=True, sortable=True),
             security=fields.NUMERIC(sortable=True), status=fields.ID(sortable=True),
             project=fields.ID(sortable=True), year=fields.NUMERIC(sortable=True),
@@ -262,6 +263,7 @@ class WhooshIndex:
                 d = p.doc
                 writer.add_document(
                     id=d.record_id, tok=" ".join(p.tok_values), chr=" ".join(p.chr_values),
+                    q4=" ".join(p.q4_values),
                     codes=",".join(p.codes), category=d.category, security=d.security,
                     status=d.status, project=p.locations[0] if p.locations else "none",
                     year=d.year, title=d.title, text=d.text)
@@ -279,8 +281,11 @@ class WhooshIndex:
             alts: list[Any] = []
             if w.phrase is not None:
                 for toks in w.phrase.variants():
-                    alts.append(wq.Term(w.phrase.field, toks[0]) if len(toks) == 1
-                                else wq.Phrase(w.phrase.field, list(toks)))
+                    q = (wq.Term(w.phrase.field, toks[0]) if len(toks) == 1
+                         else wq.Phrase(w.phrase.field, list(toks)))
+                    if w.phrase.guards:
+                        q = wq.And([q, *(wq.Term("q4", g) for g in w.phrase.guards)])
+                    alts.append(q)
             if w.code is not None:
                 alts.append(wq.Term("codes", w.code))
             return alts[0] if len(alts) == 1 else wq.Or(alts)

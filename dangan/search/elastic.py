@@ -27,6 +27,7 @@ from dangan.search.backend import (
     MAX_WINDOW,
     Filters,
     IndexDoc,
+    PreparedDoc,
     SearchBackend,
     SearchRequest,
     SearchResult,
@@ -127,10 +128,16 @@ class ElasticBackend(SearchBackend):
 
     # ------------------------------------------------------------------------ writes
 
+    #: Records per bulk request: the token streams make a record ~10 kB of JSON, and a
+    #: small node should not have to hold 50 MB requests.
+    bulk_size = 500
+
     def index(self, docs: Sequence[IndexDoc]) -> None:
         prepared = prepare(docs)
-        if not prepared:
-            return
+        for i in range(0, len(prepared), self.bulk_size):
+            self._index_batch(prepared[i : i + self.bulk_size])
+
+    def _index_batch(self, prepared: Sequence[PreparedDoc]) -> None:
         ops: list[dict[str, Any]] = []
         for p in prepared:
             d = p.doc
