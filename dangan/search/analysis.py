@@ -109,7 +109,7 @@ _tables_lock = threading.Lock()
 
 def _fold_candidates() -> list[int]:
     """Code points whose fold may differ: the BMP, plane 1 and the compatibility ideographs."""
-    cps = [c for c in range(0x20000) if not 0xD800 <= c < 0xE000]
+    cps = [c for c in range(1, 0x20000) if not 0xD800 <= c < 0xE000]  # NUL separates below
     cps.extend(range(0x2F800, 0x2FA20))
     return cps
 
