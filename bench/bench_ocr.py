@@ -106,18 +106,30 @@ def squash(text: str) -> str:
     return "".join(text.split())
 
 
+def is_traditional(reference: str) -> bool:
+    """Is the document written in Traditional characters (not just a Traditional address)?"""
+    from opencc import OpenCC
+
+    t2s = OpenCC("t2s")
+    han = [c for c in reference if "\u4e00" <= c <= "\u9fff"]
+    return sum(t2s.convert(c) != c for c in han) > 0.15 * max(1, len(han))
+
+
 @dataclass
 class PageScore:
     kind: str
     engine: str
     name: str
     edits: int
+    folded_edits: int  # Simplified/Traditional folded on both sides (what search sees)
     ref_chars: int
     seconds: float
     confidence: float
     low_confidence: bool
     rotation: int
     method: str
+    lang: str
+    traditional: bool
 
 
 def _score_page(args: tuple[str, str, str, str]) -> PageScore:
@@ -130,9 +142,14 @@ def _score_page(args: tuple[str, str, str, str]) -> PageScore:
     start = time.perf_counter()
     page = ocr_page(img, settings)
     seconds = time.perf_counter() - start
-    ref = squash(reference)
-    return PageScore(kind, engine, Path(path).name, edit_distance(ref, squash(page.text)), len(ref),
-                     seconds, page.confidence, page.low_confidence, page.rotation, page.method)
+    from opencc import OpenCC
+
+    t2s = OpenCC("t2s")
+    ref, hyp = squash(reference), squash(page.text)
+    return PageScore(kind, engine, Path(path).name, edit_distance(ref, hyp),
+                     edit_distance(t2s.convert(ref), t2s.convert(hyp)), len(ref),
+                     seconds, page.confidence, page.low_confidence, page.rotation, page.method,
+                     page.lang, is_traditional(reference))
 
 
 def _warm(engine: str) -> None:
@@ -157,32 +174,43 @@ def evaluate(eval_set: dict[str, list[tuple[Path, str]]], engines: Sequence[str]
         return list(pool.map(_score_page, tasks, chunksize=1))
 
 
+def _row(kind: str, engine: str, group: list[PageScore]) -> dict[str, object]:
+    chars = sum(s.ref_chars for s in group)
+    page_cers = sorted(s.edits / max(1, s.ref_chars) for s in group)
+    return {
+        "kind": kind, "engine": engine, "pages": len(group),
+        "cer": sum(s.edits for s in group) / max(1, chars),
+        "folded_cer": sum(s.folded_edits for s in group) / max(1, chars),
+        "median_page_cer": page_cers[len(page_cers) // 2],
+        "worst_page_cer": page_cers[-1],
+        "s_per_page": sum(s.seconds for s in group) / len(group),
+        "flagged_low": sum(s.low_confidence for s in group),
+        "rotated": sum(1 for s in group if s.rotation),
+        "read_as_traditional": sum(1 for s in group if s.lang == "chi_tra"),
+    }
+
+
 def summarise(scores: list[PageScore]) -> list[dict[str, object]]:
+    """One row per (kind, engine): all pages, then the Traditional documents alone."""
     rows = []
     keys = sorted({(s.kind, s.engine) for s in scores}, key=lambda k: (KINDS.index(k[0]), ENGINES.index(k[1])))
     for kind, engine in keys:
         group = [s for s in scores if s.kind == kind and s.engine == engine]
-        edits = sum(s.edits for s in group)
-        chars = sum(s.ref_chars for s in group)
-        page_cers = sorted(s.edits / max(1, s.ref_chars) for s in group)
-        rows.append({
-            "kind": kind, "engine": engine, "pages": len(group),
-            "cer": edits / max(1, chars),
-            "median_page_cer": page_cers[len(page_cers) // 2],
-            "worst_page_cer": page_cers[-1],
-            "s_per_page": sum(s.seconds for s in group) / len(group),
-            "flagged_low": sum(s.low_confidence for s in group),
-            "rotated": sum(1 for s in group if s.rotation),
-        })
+        rows.append(_row(kind, engine, group))
+        simplified = [s for s in group if not s.traditional]
+        if simplified and len(simplified) < len(group):
+            rows.append(_row(kind + "/简", engine, simplified))
+            rows.append(_row(kind + "/繁", engine, [s for s in group if s.traditional]))
     return rows
 
 
 def print_table(rows: list[dict[str, object]]) -> None:
-    print(f"{'kind':9} {'engine':10} {'pages':>5} {'CER':>7} {'median':>7} {'worst':>7} {'s/page':>7} "
-          f"{'flagged':>7} {'rotated':>7}")
+    print(f"{'kind':11} {'engine':10} {'pages':>5} {'CER':>7} {'S/T-fold':>8} {'median':>7} {'worst':>7} "
+          f"{'s/page':>7} {'flagged':>7} {'rotated':>7} {'繁':>3}")
     for r in rows:
-        print(f"{r['kind']:9} {r['engine']:10} {r['pages']:>5} {r['cer']:>7.2%} {r['median_page_cer']:>7.2%} "
-              f"{r['worst_page_cer']:>7.2%} {r['s_per_page']:>7.2f} {r['flagged_low']:>7} {r['rotated']:>7}")
+        print(f"{r['kind']:11} {r['engine']:10} {r['pages']:>5} {r['cer']:>7.2%} {r['folded_cer']:>8.2%} "
+              f"{r['median_page_cer']:>7.2%} {r['worst_page_cer']:>7.2%} {r['s_per_page']:>7.2f} "
+              f"{r['flagged_low']:>7} {r['rotated']:>7} {r['read_as_traditional']:>3}")
 
 
 # --- throughput -----------------------------------------------------------------------
@@ -238,7 +266,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     kinds = [k for k in args.kinds.split(",") if k]
 
     print("command:", " ".join([".venv/bin/python", "bench/bench_ocr.py", *(argv or sys.argv[1:])]))
-    print(f"cpus: {os.cpu_count()}, OMP_THREAD_LIMIT={os.environ.get('OMP_THREAD_LIMIT', '(set by ocr)')}")
+    print(f"cpus: {os.cpu_count()}, load average at start: {os.getloadavg()[0]:.1f} "
+          "(the machine is shared: seconds are wall-clock under that load)")
     t0 = time.perf_counter()
     eval_set = build_eval_set(args.pages, seed=args.seed, kinds=kinds)
     print(f"evaluation set: {args.pages} pages × {len(kinds)} kinds in {EVAL_DIR} "
@@ -246,7 +275,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     scores = evaluate(eval_set, engines, args.jobs)
     rows = summarise(scores)
     print()
+    print("CER = edit distance / reference characters, whitespace removed; S/T-fold: both sides")
+    print("converted to Simplified first (what search sees). 简/繁: Simplified / Traditional documents.")
     print_table(rows)
+    print(f"load average after the CER run: {os.getloadavg()[0]:.1f}")
     OUT.mkdir(parents=True, exist_ok=True)
     report: dict[str, object] = {"rows": rows, "pages": [s.__dict__ for s in scores]}
     if not args.no_throughput:
