@@ -163,6 +163,46 @@ def pipeline_run(home: Path, files: Sequence[Path], workers: int) -> dict:
             "main_cpu_ms_per_file": round(cpu / len(files) * 1000, 1), "index_error": summary.index_error}
 
 
+def _cpu() -> float:
+    import resource
+
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def child_main(argv: Sequence[str]) -> int:
+    """One measured run in its own process, so that its CPU time — the main process, the
+    pool's workers and their OCR engines — can be totalled (every process in the tree is
+    reaped by its parent, the forkserver by this process at the end)."""
+    kind, workers, listing = argv[0], int(argv[1]), Path(argv[2])
+    paths = [Path(line) for line in listing.read_text(encoding="utf-8").splitlines() if line]
+    before = _cpu()
+    if kind == "pipeline":
+        out = pipeline_run(Path(argv[3]), paths, workers)
+        import multiprocessing.forkserver as fs
+
+        fs._forkserver._stop()  # reap the forkserver (and through it the pool's workers)
+    else:
+        from bench.bench_ocr import bare_ocr_throughput
+
+        out = {"pages_per_min": bare_ocr_throughput(argv[3], paths, workers=workers)}
+    out["cpu_seconds"] = round(_cpu() - before, 2)
+    print(json.dumps(out))
+    return 0
+
+
+def measured(kind: str, workers: int, paths: Sequence[Path], extra: str, work: Path) -> dict:
+    listing = work / f"list-{kind}-{workers}.txt"
+    listing.write_text("".join(f"{p}\n" for p in paths), encoding="utf-8")
+    env = {**os.environ}
+    env.pop("DANGAN_DATABASE_URL", None)
+    proc = subprocess.run([sys.executable, __file__, "_child", kind, str(workers), str(listing), extra],
+                          capture_output=True, text=True, env=env, cwd=ROOT)
+    if proc.returncode != 0:
+        raise SystemExit(f"measured {kind} run failed: {proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 # --- text -----------------------------------------------------------------------------
 
 
@@ -218,9 +258,9 @@ def bench_text(docs: int, workers: int, work: Path, rounds: int) -> dict:
 def bench_scan(pages: int, work: Path, engine: str, rounds: int) -> dict:
     """Bare OCR and the pipeline on the same pages, interleaved (bare, pipeline, then
     pipeline, bare …) `rounds` times per worker count; the best round of each is compared,
-    as other work on the machine only ever makes a run slower."""
-    from bench.bench_ocr import bare_ocr_throughput
-
+    as other work on the machine only ever makes a run slower. Each run is its own process
+    so its whole CPU time (workers and OCR engines included) is counted too: CPU seconds
+    per page do not depend on what else the machine is doing."""
     pdfs, pngs = scanned_pdfs(work / "scans", pages)
     result: dict = {"what": "scanned PDFs, pipeline vs bare OCR", "pages": pages, "engine": engine,
                     "rounds": rounds, "load_before": load(), "runs": []}
@@ -229,27 +269,38 @@ def bench_scan(pages: int, work: Path, engine: str, rounds: int) -> dict:
         bare_rates: list[float] = []
         pipe_rates: list[float] = []
         runs = []
+        bare_cpu: list[float] = []
+        pipe_cpu: list[float] = []
         for r in range(rounds):
             order = ("bare", "pipeline") if r % 2 == 0 else ("pipeline", "bare")
             for kind in order:
                 if kind == "bare":
-                    bare_rates.append(bare_ocr_throughput(engine, pngs, workers=workers))
-                    print(f"    {workers}w round {r + 1}: bare OCR {bare_rates[-1]:6.1f} pages/min, load {load()}")
+                    run = measured("bare", workers, pngs, engine, work)
+                    bare_rates.append(run["pages_per_min"])
+                    bare_cpu.append(run["cpu_seconds"] / pages)
+                    print(f"    {workers}w round {r + 1}: bare OCR {bare_rates[-1]:6.1f} pages/min, "
+                          f"CPU {bare_cpu[-1]:.2f} s/page, load {load()}", flush=True)
                 else:
                     home = work / f"home-scan-{workers}-{r}"
                     fresh_archive(home)
-                    run = pipeline_run(home, pdfs, workers)
+                    run = measured("pipeline", workers, pdfs, str(home), work)
                     runs.append(run)
                     pipe_rates.append(pages / run["seconds"] * 60)
-                    print(f"    {workers}w round {r + 1}: pipeline {pipe_rates[-1]:6.1f} pages/min "
-                          f"(index sync {run['index_sync_seconds']} s), load {load()}")
+                    pipe_cpu.append(run["cpu_seconds"] / pages)
+                    print(f"    {workers}w round {r + 1}: pipeline {pipe_rates[-1]:6.1f} pages/min, "
+                          f"CPU {pipe_cpu[-1]:.2f} s/page (index sync {run['index_sync_seconds']} s), "
+                          f"load {load()}", flush=True)
         bare, pipe = max(bare_rates), max(pipe_rates)
+        cpu_overhead = min(pipe_cpu) / min(bare_cpu) - 1
         row = {"workers": workers, "bare_pages_per_min": round(bare, 1), "pipeline_pages_per_min": round(pipe, 1),
+               "bare_cpu_s_per_page": round(min(bare_cpu), 3), "pipeline_cpu_s_per_page": round(min(pipe_cpu), 3),
+               "cpu_overhead": round(cpu_overhead, 3),
                "bare_all": [round(x, 1) for x in bare_rates], "pipeline_all": [round(x, 1) for x in pipe_rates],
                "overhead": round(bare / pipe - 1, 3), "load": load(), "pipeline_runs": runs}
         result["runs"].append(row)
         print(f"  {workers} worker(s), best of {rounds}: bare OCR {bare:6.1f} pages/min, pipeline {pipe:6.1f} "
-              f"pages/min (pipeline overhead {bare / pipe - 1:+.1%})")
+              f"pages/min (wall-clock overhead {bare / pipe - 1:+.1%}); CPU per page bare {min(bare_cpu):.2f} s, "
+              f"pipeline {min(pipe_cpu):.2f} s (CPU overhead {cpu_overhead:+.1%})", flush=True)
     one, two = result["runs"]
     result["pipeline_speedup_2_vs_1"] = round(two["pipeline_pages_per_min"] / one["pipeline_pages_per_min"], 2)
     result["bare_speedup_2_vs_1"] = round(two["bare_pages_per_min"] / one["bare_pages_per_min"], 2)
@@ -326,6 +377,9 @@ def bench_resume(files: int, kill_at: float, work: Path) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["_child"]:
+        return child_main(argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("what", choices=("text", "scan", "resume", "all"))
     parser.add_argument("--docs", type=int, default=300)

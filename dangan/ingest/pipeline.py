@@ -618,8 +618,8 @@ class _Run:
     def _fill(self) -> None:
         """Start work up to the limits: analyses ≤ 2 per worker, jobs in flight ≤ that plus
         two per custody thread. Crashed files are retried alone before anything new."""
-        if self.retry:
-            if self.analysing == 0:
+        if self.retry or self._suspect_running():
+            if self.retry and self.analysing == 0:
                 job, digest = self.retry.popleft()
                 self._submit_analysis(job, digest)
             return
@@ -633,6 +633,9 @@ class _Run:
     def _submit_check(self, job: IngestJob) -> None:
         self.futures[self.threads.submit(self.p._check, job)] = ("check", job, None)
         self.check_order.append(job.id)
+
+    def _suspect_running(self) -> bool:
+        return any(kind == "analyse" and job.id in self.suspects for kind, job, _ in self.futures.values())
 
     def _checking(self) -> int:
         return sum(1 for kind, _, _ in self.futures.values() if kind == "check")
