@@ -4,7 +4,8 @@ Why two engines: tesseract (Debian's small ``chi_sim`` model) is fast but misrea
 characters per hundred; RapidOCR (PP-OCRv4) is nearly exact on clean pages but several
 times slower. The cascade reads the page with tesseract and sends only the lines
 tesseract is unsure of to RapidOCR's recogniser, which keeps most of tesseract's speed
-and most of RapidOCR's accuracy. Which engine runs is a setting (``IngestSettings.ocr_engine``).
+and most of RapidOCR's accuracy. Which engine runs is a setting (``IngestSettings.ocr_engine``,
+default "cascade"; measured figures in bench/bench_ocr.py's output).
 
 Parallelism is the pipeline's job (one process per core), so every engine here is
 single-threaded: tesseract runs with ``OMP_THREAD_LIMIT=1`` and onnxruntime with one
@@ -50,6 +51,7 @@ class OcrResult:
     confidence: float
     lines: list[tuple[str, float]] = field(default_factory=list)
     engine: str = ""
+    rotation: int = 0  # a turn the engine found and undid itself (RapidOCR: upside-down pages)
 
 
 @dataclass
@@ -285,16 +287,33 @@ class RapidOcrEngine:
             from rapidocr_onnxruntime import RapidOCR
 
             cv2.setNumThreads(1)
-            self._ocr = RapidOCR(intra_op_num_threads=self.threads, inter_op_num_threads=1,
-                                 max_side_len=self.max_side)
+            engine = RapidOCR(intra_op_num_threads=self.threads, inter_op_num_threads=1,
+                              max_side_len=self.max_side)
+            # Keep the direction classifier's verdicts (RapidOCR uses and drops them): they
+            # tell an upside-down page, whose lines it reads right but lists bottom-up.
+            classify = engine.text_cls
+
+            def recording(crops: Any) -> Any:
+                out = classify(crops)
+                self._last_directions = [str(label) for label, _ in out[1]]
+                return out
+
+            engine.text_cls = recording
+            self._ocr = engine
         return self._ocr
 
     def recognize(self, image: Image.Image) -> OcrResult:
         rgb = np.asarray(image.convert("RGB"))
+        self._last_directions: list[str] = []
         result, _ = self.ocr(rgb)
+        flipped = self._last_directions.count("180") > len(self._last_directions) / 2
+        if flipped and result:
+            # turn the box coordinates with the page so lines come out top-down
+            h, w = rgb.shape[:2]
+            result = [([[w - x, h - y] for x, y in quad], text, score) for quad, text, score in result]
         pairs = _rapid_lines(result or [])
         text, conf = _join(pairs)
-        return OcrResult(text, conf, pairs, self.name)
+        return OcrResult(text, conf, pairs, self.name, 180 if flipped else 0)
 
     def read_crops(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
         """Recognise single-line crops (no detection): the cascade's second opinion."""

@@ -155,3 +155,11 @@ def test_ink_profile_has_no_opinion_on_noise_or_blank() -> None:
     noise = (np.random.default_rng(1).random((600, 900)) * 255).astype("uint8")
     assert preprocess.looks_sideways(noise) is None
     assert preprocess.looks_sideways(np.full((600, 900), 255, dtype="uint8")) is None
+
+
+def test_rapidocr_lists_an_upside_down_page_top_down() -> None:
+    page = render.rotate_page(small_scan(REPAIR_FORM), 180)
+    result = ocr.get_engine("rapidocr").recognize(page)
+    assert result.rotation == 180
+    assert result.lines[0][0] == "维修工单"
+    assert "处理结果" in result.lines[-1][0]
