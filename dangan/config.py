@@ -41,8 +41,8 @@ elasticsearch_url = "http://127.0.0.1:9200"
 elasticsearch_index = "dangan"
 
 [ingest]
-# DANGAN_OCR_ENGINE: "tesseract", "rapidocr" or "cascade".
-ocr_engine = "tesseract"
+# DANGAN_OCR_ENGINE: "cascade" (tesseract first, RapidOCR where it is unsure), "tesseract" or "rapidocr".
+ocr_engine = "cascade"
 # DANGAN_INGEST_WORKERS: OCR processes; 0 = one per core.
 workers = 0
 # Below this classification confidence a record waits in the 待分类 queue.
@@ -69,7 +69,7 @@ class Settings:
     search_backend: str = "embedded"
     elasticsearch_url: str = "http://127.0.0.1:9200"
     elasticsearch_index: str = "dangan"
-    ocr_engine: str = "tesseract"
+    ocr_engine: str = "cascade"
     ingest_workers: int = 0
     classify_threshold: float = 0.6
     refuse_active_content: bool = True
