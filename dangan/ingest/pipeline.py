@@ -339,14 +339,23 @@ class IngestPipeline:
                     IngestJob.batch_id == batch_id, IngestJob.state.in_(FINISHED))).scalar_one()
         done: list[int] = []
         pages_now = 0
-        if pending:
-            _ACTIVE_RUNS.add(self._token)
-            try:
-                runner = _Run(self, actor, batch_id, pending, progress, on_finish)
-                runner.execute()
-                done, pages_now = runner.finished, runner.pages
-            finally:
-                _ACTIVE_RUNS.discard(self._token)
+        _ACTIVE_RUNS.add(self._token)
+        try:
+            while True:
+                if pending:
+                    runner = _Run(self, actor, batch_id, pending, progress, on_finish)
+                    runner.execute()
+                    done += runner.finished
+                    pages_now += runner.pages
+                # Another process sharing the batch may still be on some of its files: the
+                # batch is finished (and its summary complete) only when they are too.
+                if source == "inbox" or not self._running_elsewhere(batch_id):
+                    break
+                time.sleep(0.5)
+                self.recover()
+                pending = self._count(batch_id, PENDING)
+        finally:
+            _ACTIVE_RUNS.discard(self._token)
         # The inbox's batch lives for ever: report what this run did, not its whole history.
         summary = self.summary(batch_id, job_ids=done if source == "inbox" else None)
         summary.seconds = time.monotonic() - started
@@ -365,6 +374,14 @@ class IngestPipeline:
                                           "rejected": summary.rejected, "queued": summary.queued,
                                           "this_run": len(done)})
         return summary
+
+    def _count(self, batch_id: int, state: str) -> int:
+        with self.db.read() as s:
+            return s.execute(select(func.count()).where(IngestJob.batch_id == batch_id,
+                                                        IngestJob.state == state)).scalar_one()
+
+    def _running_elsewhere(self, batch_id: int) -> bool:
+        return self._count(batch_id, RUNNING) > 0
 
     def _sync_index(self) -> str | None:
         """Best effort: new records become searchable now; if the index is down the outbox

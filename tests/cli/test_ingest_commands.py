@@ -384,6 +384,25 @@ def test_import_killed_at_any_point_finishes_every_file_exactly_once(cli, migrat
         archive.close()
 
 
+def test_two_imports_of_one_manifest_share_the_work(cli, migration) -> None:
+    _, manifest, good = migration
+    first = start(cli.home, "import", str(manifest), "--json")
+    second = start(cli.home, "import", str(manifest), "--json")
+    outputs = [p.communicate(timeout=300) for p in (first, second)]
+    assert first.returncode == second.returncode == 0, outputs
+    archive = Archive(cli.home)
+    try:
+        archive.assert_exactly_once(good)
+        jobs = archive.jobs("import")
+        assert len(jobs) == len(good) + 3 and all(j.state in FINISHED for j in jobs)
+        assert all(j.attempts <= 1 for j in jobs)  # no file was taken by both
+        assert archive.count(IngestBatch) == 1
+    finally:
+        archive.close()
+    for out, _ in outputs:
+        assert len(json.loads(out)) == len(good) + 3  # each reports the whole batch
+
+
 def test_folder_ingest_killed_midway_leaves_one_record_per_file(cli, tmp_path: Path) -> None:
     good = corpus_pdfs(tmp_path / "docs", 24, seed=11)
     archive = Archive(cli.home)
