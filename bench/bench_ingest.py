@@ -387,7 +387,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--files", type=int, default=5000)
     parser.add_argument("--kill-at", type=float, default=0.4, help="share of files committed before SIGKILL")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--engine", default="tesseract")
+    from dangan.ingest.text import IngestSettings
+
+    parser.add_argument("--engine", default=IngestSettings().ocr_engine, help="OCR engine (default: the default setting)")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved repeats of the text and scan runs")
     parser.add_argument("--work", help="scratch folder (default: a temporary one, removed afterwards)")
     args = parser.parse_args(argv)
