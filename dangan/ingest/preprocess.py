@@ -166,13 +166,13 @@ def analyse(gray: np.ndarray, max_degrees: float = MAX_SKEW_DEGREES) -> Layout:
     if ink < 0.0005:
         return Layout(ink, 0.0, None, None)
     bar = _bar(mask)
-    angle, rows, gain, hist = _line_profile(mask, bar, max_degrees)
-    _, columns, _, _ = _line_profile(np.ascontiguousarray(mask.T), bar, max_degrees)
-    skew = round(angle, 2) if gain >= 1.02 else 0.0
-    if max(rows, columns) < 0.3 or max(rows, columns) < 1.08 * min(rows, columns):
-        sideways = None
-    else:
-        sideways = columns > rows
+    angle, _, rows, hist = _line_profile(mask, bar, max_degrees)
+    _, _, columns, _ = _line_profile(np.ascontiguousarray(mask.T), bar, max_degrees)
+    skew = round(angle, 2) if rows >= 1.02 else 0.0
+    # How much sharper the profile gets at the best angle: text lines give 1.6-1.8 along
+    # them and 1.1-1.25 across (measured on scans, degraded scans and photos); noise ~1.0.
+    undecided = max(rows, columns) < 1.1 or 0.83 < columns / rows < 1.2
+    sideways = None if undecided else columns > rows
     return Layout(ink, skew, sideways, _runs_median(hist, scale))
 
 
@@ -287,9 +287,10 @@ def deskew(gray: np.ndarray, max_degrees: float = MAX_SKEW_DEGREES,
 def looks_sideways(gray: np.ndarray) -> bool | None:
     """Do the text lines run vertically (a page turned 90°)? None when the page cannot tell.
 
-    Horizontal text, its characters closed into bars, gives a row profile of lines and
-    gaps with far more contrast than the narrow gaps between characters give the column
-    profile; each profile is taken at its own best tilt, so a tilted scan still tells.
+    Characters closed into bars along the rows give a row profile that sharpens much
+    more at its best angle than the column profile does (and the other way round for
+    a page turned sideways); each profile is searched over its own tilt, so a tilted
+    scan still tells.
     """
     return analyse(gray).sideways
 
