@@ -139,7 +139,27 @@ def count_records(home: Path) -> int:
         return 0
 
 
-def pipeline_run(home: Path, files: Sequence[Path], workers: int) -> dict:
+def timed_analyse(path: str, explicit: dict):  # type: ignore[no-untyped-def]
+    """The pipeline's analysis, with its start and end written to $DANGAN_BENCH_TIMELINE."""
+    from dangan.ingest import analyse
+
+    start = time.time()
+    try:
+        return analyse.analyse(path, explicit)
+    finally:
+        with open(os.environ["DANGAN_BENCH_TIMELINE"], "a", encoding="utf-8") as fh:
+            fh.write(f"{os.getpid()} {start:.3f} {time.time():.3f}\n")
+
+
+def worker_busy(timeline: Path, workers: int) -> float:
+    """Share of the analysis phase during which the workers were analysing (1.0: never idle)."""
+    rows = [line.split() for line in timeline.read_text().splitlines() if line]
+    starts, ends = [float(r[1]) for r in rows], [float(r[2]) for r in rows]
+    busy = sum(e - b for b, e in zip(starts, ends, strict=True))
+    return busy / (workers * (max(ends) - min(starts)))
+
+
+def pipeline_run(home: Path, files: Sequence[Path], workers: int, analyse=None) -> dict:  # type: ignore[no-untyped-def]
     """The pipeline alone, in this process (no CLI start-up): wall time and main-process CPU."""
     os.environ["DANGAN_HOME"] = str(home)
     from dangan.ingest.pipeline import IngestPipeline
@@ -148,7 +168,7 @@ def pipeline_run(home: Path, files: Sequence[Path], workers: int) -> dict:
 
     system = open_dangan(home)
     try:
-        pipeline = IngestPipeline(system, workers=workers)
+        pipeline = IngestPipeline(system, workers=workers, analyse=analyse)
         actor = system.actor("wang")
         cpu, wall = time.process_time(), time.perf_counter()
         batch = pipeline.add_batch(actor, [Item(f, f.name) for f in files], "import")
@@ -178,7 +198,12 @@ def child_main(argv: Sequence[str]) -> int:
     paths = [Path(line) for line in listing.read_text(encoding="utf-8").splitlines() if line]
     before = _cpu()
     if kind == "pipeline":
-        out = pipeline_run(Path(argv[3]), paths, workers)
+        timeline = Path(argv[3]) / "timeline.txt"
+        os.environ["DANGAN_BENCH_TIMELINE"] = str(timeline)  # before the forkserver starts
+        from bench.bench_ingest import timed_analyse  # by its importable name, for the workers
+
+        out = pipeline_run(Path(argv[3]), paths, workers, analyse=timed_analyse)
+        out["worker_busy"] = round(worker_busy(timeline, workers), 3)
         import multiprocessing.forkserver as fs
 
         fs._forkserver._stop()  # reap the forkserver (and through it the pool's workers)
@@ -288,8 +313,8 @@ def bench_scan(pages: int, work: Path, engine: str, rounds: int) -> dict:
                     pipe_rates.append(pages / run["seconds"] * 60)
                     pipe_cpu.append(run["cpu_seconds"] / pages)
                     print(f"    {workers}w round {r + 1}: pipeline {pipe_rates[-1]:6.1f} pages/min, "
-                          f"CPU {pipe_cpu[-1]:.2f} s/page (index sync {run['index_sync_seconds']} s), "
-                          f"load {load()}", flush=True)
+                          f"CPU {pipe_cpu[-1]:.2f} s/page, workers busy {run['worker_busy']:.0%} of the run "
+                          f"(index sync {run['index_sync_seconds']} s), load {load()}", flush=True)
         bare, pipe = max(bare_rates), max(pipe_rates)
         cpu_overhead = min(pipe_cpu) / min(bare_cpu) - 1
         row = {"workers": workers, "bare_pages_per_min": round(bare, 1), "pipeline_pages_per_min": round(pipe, 1),
