@@ -280,7 +280,7 @@ class WhooshIndex:
         idx_s = time.perf_counter() - t0 - gen_s
         return {"records": n, "index_s": idx_s, "rate": n / idx_s}
 
-    def search(self, q: Q) -> int:
+    def search(self, q: Q, facets: bool = True) -> int:
         from whoosh import query as wq
         from whoosh import sorting
 
@@ -312,24 +312,24 @@ class WhooshIndex:
         filt = [wq.Or([wq.Term("security", s) for s in (0, 1)])]
         if q.categories:
             filt.append(wq.Or([wq.Term("category", c) for c in q.categories]))
-        facets = {name: sorting.FieldFacet(name) for name in ("category", "year", "security", "status", "project")}
+        groups = ({name: sorting.FieldFacet(name) for name in ("category", "year", "security", "status", "project")}
+                  if facets else None)
         with self.index.searcher() as s:
-            r = s.search(node(parsed.root), limit=20, filter=wq.And(filt), groupedby=facets)
-            for h in r:
-                analysis.snippet(h["text"], parsed.highlight)
-            for name in facets:
+            r = s.search(node(parsed.root), limit=20, filter=wq.And(filt), groupedby=groups)
+            analysis.snippets([h["text"] for h in r], parsed.highlight)
+            for name in groups or ():
                 r.groups(name)
             return len(r)
 
 
-def time_whoosh(w: WhooshIndex, queries: list[Q]) -> dict[str, dict[str, float]]:
+def time_whoosh(w: WhooshIndex, queries: list[Q], facets: bool = True) -> dict[str, dict[str, float]]:
     for q in queries:
-        w.search(q)
+        w.search(q, facets)
     times: dict[str, list[float]] = {}
     totals: dict[str, list[int]] = {}
     for q in queries:
         t = time.perf_counter()
-        n = w.search(q)
+        n = w.search(q, facets)
         times.setdefault(q.kind, []).append((time.perf_counter() - t) * 1000)
         totals.setdefault(q.kind, []).append(n)
     out = {}
@@ -475,14 +475,19 @@ def main() -> None:
         emb_res = time_queries(emb, queries)
         print_latency(f"embedded, {n:,} records (indexing {report['compare_embedded_index']['rate']:,.0f}/s)",
                       emb_res)
-        report["compare_embedded"] = emb_res
+        emb_bare = time_queries(emb, queries, facets=False, passes=1)
+        print_latency("  … the same without facets", emb_bare)
+        report["compare_embedded"] = {"with_facets": emb_res, "no_facets": emb_bare}
         if not args.skip_whoosh:
             w = WhooshIndex(Path(tempfile.mkdtemp(dir=tmp)))
             wb = w.build(n)
             w_res = time_whoosh(w, queries)
-            print_latency(f"whoosh, {n:,} records (indexing {wb['rate']:,.0f}/s)", w_res)
+            print_latency(f"whoosh, {n:,} records (indexing {wb['rate']:,.0f}/s), facets on", w_res)
             print_ratio("whoosh / embedded", w_res, emb_res)
-            report["whoosh"] = {"index": wb, "latency": w_res}
+            w_bare = time_whoosh(w, queries, facets=False)
+            print_latency("whoosh without facets (as Paperless-ngx used it)", w_bare)
+            print_ratio("whoosh without facets / embedded without facets", w_bare, emb_bare)
+            report["whoosh"] = {"index": wb, "latency": w_res, "no_facets": w_bare}
         es_backend = None
         if not args.skip_es:
             url = args.es_url or es_node("start")
@@ -492,7 +497,10 @@ def main() -> None:
             es_res = time_queries(es_backend, queries)
             print_latency(f"elasticsearch ({url}), {n:,} records (indexing {eb['rate']:,.0f}/s)", es_res)
             print_ratio("elasticsearch / embedded", es_res, emb_res)
-            report["elasticsearch"] = {"index": eb, "latency": es_res}
+            es_bare = time_queries(es_backend, queries, facets=False, passes=1)
+            print_latency("  … the same without facets", es_bare)
+            print_ratio("elasticsearch / embedded, without facets", es_bare, emb_bare)
+            report["elasticsearch"] = {"index": eb, "latency": es_res, "no_facets": es_bare}
             es_backend.clear()
         emb.close()
 
