@@ -120,6 +120,8 @@ class SearchRequest:
 
 @dataclass
 class Hit:
+    """One record found; `score` is the relevance (0 when sorted by date)."""
+
     record_id: str
     archive_no: str | None
     title: str
@@ -132,6 +134,8 @@ class Hit:
 
 @dataclass
 class SearchResult:
+    """`total` and `facets` count every matching record the reader may see, not one page."""
+
     total: int
     hits: list[Hit]
     facets: dict[str, dict[str, int]] = field(default_factory=dict)

@@ -362,6 +362,13 @@ def test_reader_category_rights_limit_hits_and_facets(backend):
     assert found(backend, "电梯", reader=reader, categories=["owner"]) == set()
 
 
+def test_reader_without_any_category_right_sees_nothing(backend):
+    backend.index([make_doc("电梯", security=PUBLIC)])
+    result = search(backend, "电梯", reader=Reader(clearance=SECRET, categories=frozenset()))
+    assert (result.total, result.hits) == (0, [])
+    assert all(counts == {} for counts in result.facets.values())
+
+
 def test_request_filters_cannot_widen_the_readers_rights(backend):
     backend.index([make_doc("电梯", security=SECRET)])
     result = search(backend, "电梯", reader=Reader(clearance=PUBLIC), security=[SECRET])
