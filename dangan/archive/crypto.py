@@ -467,7 +467,8 @@ def _decrypt(suite: CipherSuite, dek: bytes, chunks: Iterable[bytes], aad: bytes
             sealer = suite.sealer(key)
             prefix = bytes(header[-NONCE_PREFIX_SIZE:])
             seglen = seg + TAG_SIZE
-            buf = bytearray(seglen)
+            # grows as needed: a small object never pays for a whole zeroed segment
+            buf = bytearray()
         while view:
             if index >= MAX_SEGMENTS - 1:
                 raise IntegrityError(f"{where}分段数超出格式上限：内容被篡改或损坏")

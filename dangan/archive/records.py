@@ -352,7 +352,7 @@ class RecordsService:
         """Decrypted per-page text (no rights check: callers check first)."""
         if not rec.has_text:
             return []
-        blob = b"".join(self.store.get(object_key(rec.id, "text")))
+        blob = self.store.get_bytes(object_key(rec.id, "text"))
         plain = crypto.decrypt_bytes(crypto.get_suite(rec.suite), self._dek(rec), blob,
                                      aad(rec.id, "text"))
         return json.loads(plain)

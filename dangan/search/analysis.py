@@ -353,7 +353,8 @@ def analyze(texts: Sequence[str]) -> tuple[list[str], list[str], list[str]]:
 
 
 def _split_docs(out: np.ndarray, count: int, long_words: bool) -> list[str]:
-    text = out.tobytes().decode("utf-32-le").replace("\x00", "")
+    flat = out.ravel()
+    text = flat[flat != 0].tobytes().decode("utf-32-le")  # drop the padding before decoding
     streams = text.split("\x01") if count > 1 else [text]
     if long_words:
         streams = [_cut_long(s) for s in streams]

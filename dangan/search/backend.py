@@ -375,9 +375,14 @@ class SearchBackend(ABC):
     """A search index. Writes are idempotent upserts/deletes by record id; searches see
     every committed change; the reader's rights are applied inside the query."""
 
-    @abstractmethod
     def index(self, docs: Sequence[IndexDoc]) -> None:
         """Add or replace these records (by record_id); one batch is one commit."""
+        self.index_prepared(prepare(docs))
+
+    @abstractmethod
+    def index_prepared(self, prepared: Sequence[PreparedDoc]) -> None:
+        """`index` for documents already analysed by `prepare` (possibly in another
+        process: the outbox drain analyses in its loader processes)."""
 
     @abstractmethod
     def delete(self, record_ids: Sequence[str]) -> None:

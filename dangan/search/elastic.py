@@ -26,7 +26,6 @@ from dangan.search.backend import (
     FACETS,
     MAX_WINDOW,
     Filters,
-    IndexDoc,
     PreparedDoc,
     SearchBackend,
     SearchRequest,
@@ -34,7 +33,6 @@ from dangan.search.backend import (
     SearchUnavailable,
     make_hits,
     order_facets,
-    prepare,
 )
 from dangan.search.query import And, Node, Not, Or, ParsedQuery, Word
 
@@ -132,8 +130,7 @@ class ElasticBackend(SearchBackend):
     #: small node should not have to hold 50 MB requests.
     bulk_size = 500
 
-    def index(self, docs: Sequence[IndexDoc]) -> None:
-        prepared = prepare(docs)
+    def index_prepared(self, prepared: Sequence[PreparedDoc]) -> None:
         for i in range(0, len(prepared), self.bulk_size):
             self._index_batch(prepared[i : i + self.bulk_size])
 

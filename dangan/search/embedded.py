@@ -49,7 +49,6 @@ from dangan.search.backend import (
     SearchUnavailable,
     make_hits,
     order_facets,
-    prepare,
 )
 from dangan.search.query import And, Node, Not, Or, ParsedQuery, Word
 
@@ -204,8 +203,7 @@ class EmbeddedBackend(SearchBackend):
 
     # ------------------------------------------------------------------------ writes
 
-    def index(self, docs: Sequence[IndexDoc]) -> None:
-        prepared = prepare(docs)
+    def index_prepared(self, prepared: Sequence[PreparedDoc]) -> None:
         if not prepared:
             return
 

@@ -182,3 +182,7 @@ def test_a_large_backlog_is_loaded_by_a_process_pool_and_matches_the_database(sv
     assert svc.sync(workers=2) == 30
     assert svc.consistency() == {"missing": [], "extra": [], "pending": 0}
     assert svc.search(system.actor("wang"), "水箱", limit=50)["total"] == 30
+    # a rebuild goes through the same pool
+    assert svc.reindex(system.actor("wang"), workers=2) == 30
+    assert svc.consistency() == {"missing": [], "extra": [], "pending": 0}
+    assert svc.search(system.actor("wang"), "水箱", limit=50)["total"] == 30
