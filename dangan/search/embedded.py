@@ -60,7 +60,8 @@ SCHEMA_VERSION = 4
 _VERSION_FILE = "dangan-search.json"
 _NO_DATE_DESC = -1            # undated records sort last in both directions
 _NO_DATE_ASC = 10**8
-#: Buckets of the combined category/security/status facet (10 categories × 4 × 5 = 200).
+#: Buckets of the combined category/security/status facet (10 categories × 4 × 5 = 200);
+#: records beyond them still count in the total (through ``sum_other_doc_count``).
 _FACET_COMBOS = 10_000
 
 
@@ -261,25 +262,34 @@ class EmbeddedBackend(SearchBackend):
     def _search(self, req: SearchRequest, parsed: ParsedQuery, filters: Filters) -> SearchResult:
         searcher = self._searcher()
         query = self._query(parsed, filters, searcher)
+        # With facets on, their aggregation counts the matches anyway (every record has
+        # exactly one category/security/status value): the ranked search need not count.
+        count = not req.facets
         if req.sort == "relevance":
-            result = searcher.search(query, req.limit, count=True, offset=req.offset)
+            result = searcher.search(query, req.limit, count=count, offset=req.offset)
         else:
             field, order = (("sort_desc", Order.Desc) if req.sort == "date_desc" else ("sort_asc", Order.Asc))
-            result = searcher.search(query, req.limit, count=True, offset=req.offset,
+            result = searcher.search(query, req.limit, count=count, offset=req.offset,
                                      order_by_field=field, order=order)
         stored = [_decode_stored(bytes(searcher.doc(address)["src"][0])) for _, address in result.hits]
         scores = [float(score) if req.sort == "relevance" else 0.0 for score, _ in result.hits]
         hits = make_hits(stored, scores, parsed)
-        facets = self._facets(searcher, query) if req.facets else {}
-        return SearchResult(total=int(result.count or 0), hits=hits, facets=facets)
+        if not req.facets:
+            return SearchResult(total=int(result.count or 0), hits=hits)
+        facets, total = self._facets(searcher, query)
+        return SearchResult(total=total, hits=hits, facets=facets)
 
-    def _facets(self, searcher: tantivy.Searcher, query: Query) -> dict[str, dict[str, int]]:
+    def _facets(self, searcher: tantivy.Searcher, query: Query) -> tuple[dict[str, dict[str, int]], int]:
+        """The facet counts, and the number of matches (the combined buckets add up to it)."""
         aggs = {name: {"terms": {"field": name, "size": size}}
                 for name, size in (("facet", _FACET_COMBOS), ("year", FACET_SIZE), ("project", FACET_SIZE))}
         raw = searcher.aggregate(query, aggs)
         out: dict[str, dict[str, int]] = {"category": {}, "security": {}, "status": {}}
-        for bucket in raw.get("facet", {}).get("buckets", []):
+        combined = raw.get("facet", {})
+        total = int(combined.get("sum_other_doc_count") or 0)
+        for bucket in combined.get("buckets", []):
             n = int(bucket["doc_count"])
+            total += n
             for name, value in zip(("category", "security", "status"), str(bucket["key"]).split(_US), strict=True):
                 out[name][value] = out[name].get(value, 0) + n
         for name in ("year", "project"):
@@ -290,7 +300,7 @@ class EmbeddedBackend(SearchBackend):
                     key = int(key)
                 values[str(key)] = int(bucket["doc_count"])
             out[name] = values
-        return order_facets(out)
+        return order_facets(out), total
 
     # ---------------------------------------------------------------------- queries
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from dangan.errors import InvalidInput
-from dangan.search.backend import SearchUnavailable, open_backend
+from dangan.search.backend import Reader, SearchRequest, SearchUnavailable, open_backend
 from tests.search.conftest import found, make_doc
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,3 +90,17 @@ def test_directory_holding_other_files_is_refused(tmp_path):
     (tmp_path / "notes.txt").write_text("not an index")
     with pytest.raises(InvalidInput, match="空目录"):
         open_backend("embedded", path=tmp_path)
+
+
+def test_the_total_counts_every_match_even_beyond_the_facet_buckets(tmp_path, monkeypatch):
+    import dangan.search.embedded as embedded
+
+    backend = open_backend("embedded", path=tmp_path / "idx")
+    backend.index([make_doc("电梯", category=c) for c in ("maintenance", "safety", "service", "service")]
+                  + [make_doc("绿化", category="environment")])
+    monkeypatch.setattr(embedded, "_FACET_COMBOS", 1)  # fewer buckets than combinations
+    result = backend.search(SearchRequest("电梯", Reader(clearance=3), limit=1))
+    assert result.total == 4
+    assert result.facets["category"] == {"service": 2}
+    assert backend.search(SearchRequest("电梯", Reader(clearance=3), facets=False)).total == 4
+    backend.close()
