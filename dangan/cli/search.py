@@ -63,7 +63,8 @@ def search(c: Ctx, words: tuple[str, ...], categories, location, year_from, year
     result = c.system.search_service.search(
         c.actor(), query, categories=list(categories) or None, location=location, year_from=year_from,
         year_to=year_to, date_from=parse_date(date_from), date_to=parse_date(date_to),
-        security=list(security) or None, status=list(status) or None, sort=sort, offset=offset, limit=limit)
+        security=list(security) or None, status=list(status) or None, sort=sort, offset=offset, limit=limit,
+        facets=as_json)  # the text output shows no facets: do not pay for them
 
     def human(d: dict) -> None:
         click.echo(f"共 {d['total']} 件")

@@ -72,8 +72,11 @@ class SearchService:
                location: str | None = None, year_from: int | None = None, year_to: int | None = None,
                date_from: dt.date | None = None, date_to: dt.date | None = None,
                security: list[str] | None = None, status: list[str] | None = None,
-               sort: str = "relevance", offset: int = 0, limit: int = 20) -> dict:
-        """Ranked hits the actor may see, with facets; the count never includes the rest."""
+               sort: str = "relevance", offset: int = 0, limit: int = 20, facets: bool = True) -> dict:
+        """Ranked hits the actor may see, with facets; the count never includes the rest.
+
+        Facets cost as much as the search itself on common words; callers that do not
+        show them (the CLI's text output, an API client paging on) pass facets=False."""
         if not actor.can("search"):
             with self.db.session() as s:
                 self.audit.append(s, actor.name, "search", None, "denied")
@@ -102,7 +105,7 @@ class SearchService:
         req = SearchRequest(query=query, reader=Reader(actor.level, actor.categories), categories=cats,
                             location_prefix=prefix, year_from=year_from, year_to=year_to,
                             date_from=date_from, date_to=date_to, security=levels, status=status,
-                            record_ids=record_ids, sort=sort, offset=offset, limit=limit)
+                            record_ids=record_ids, sort=sort, offset=offset, limit=limit, facets=facets)
         result = self.backend.search(req)
         with self.db.session() as s:
             self.audit.append(s, actor.name, "search", None, "ok", {
@@ -313,4 +316,8 @@ def filters_from_args(args: Iterable[tuple[str, str]]) -> dict:
             out.setdefault({"category": "categories"}.get(key, key), []).append(value)
         elif key in ("location", "sort"):
             out[key] = value
+        elif key == "facets":
+            if value.lower() not in ("1", "true", "yes", "0", "false", "no"):
+                raise InvalidInput("参数 facets 应为 true 或 false。")
+            out["facets"] = value.lower() in ("1", "true", "yes")
     return out

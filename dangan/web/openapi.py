@@ -29,7 +29,8 @@ def spec() -> dict:
         "/api/v1/search": {"get": _op("全文检索", [
             _q("q"), _q("category"), _q("location"), _q("year_from", "integer"),
             _q("year_to", "integer"), _q("offset", "integer"), _q("limit", "integer"),
-            _q("sort"), _q("security"), _q("status"), _q("date_from"), _q("date_to")])},
+            _q("sort"), _q("security"), _q("status"), _q("date_from"), _q("date_to"),
+            _q("facets", "boolean")])},
         "/api/v1/dossier/{location}": {"get": _op("一户一档：某位置前缀下的全部档案", [
             {"name": "location", "in": "path", "required": True, "schema": {"type": "string"}}])},
     }

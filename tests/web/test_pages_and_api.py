@@ -113,6 +113,10 @@ def test_api_search_and_dossier(app, sqlite_system) -> None:
     wang = {"Authorization": "Bearer " + sqlite_system.users.new_token(sqlite_system.actor("wang"), "wang")}
     body = client.get("/api/v1/search?q=消防栓&category=safety", headers=wang).get_json()
     assert body["total"] == 1 and body["hits"][0]["archive_no"] == no
+    assert body["facets"]["category"] == {"safety": 1}
+    bare = client.get("/api/v1/search?q=消防栓&facets=false", headers=wang).get_json()
+    assert bare["total"] == 1 and bare["facets"] == {}
+    assert client.get("/api/v1/search?q=消防栓&facets=maybe", headers=wang).status_code == 400
     assert client.get("/api/v1/search?q=消防栓&year_from=x", headers=wang).status_code == 400
     dossier = client.get("/api/v1/dossier/A-01", headers=wang).get_json()
     assert dossier["total"] == 1 and dossier["categories"][0]["category"] == "safety"
