@@ -13,10 +13,12 @@ commit and merge wait per batch) and skips the delete-before-add while the index
 empty.
 
 Speed notes (measured at 1M records, bench/bench_search.py): tantivy has no filter
-cache, so each filter costs about one step per document it touches; filters therefore
-take the cheaper side (exclude the few confidential records rather than require the many
+cache, so each filter costs about one step per document it touches. Clearance is
+therefore mostly a choice of fields (see `PARTITIONS`), and the remaining filters take
+the cheaper side (exclude the few destroyed records rather than require the many
 others). Facets are three aggregations, category/security/status being one combined
-value. The title is indexed twice instead of as a boosted field (one clause less per word).
+value whose counts also give the total, so a search with facets does not count twice.
+The title is indexed twice instead of as a boosted field (one clause less per word).
 """
 
 from __future__ import annotations
@@ -56,7 +58,18 @@ __all__ = ["EmbeddedBackend"]
 
 #: Bump when the schema or the analysis changes: an index built by another version is
 #: refused with a message asking for `dangan search reindex`.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
+
+#: Security levels whose records share searchable fields (``tok0``, ``chr0``… hold
+#: public and internal records, ``tok1``… confidential and secret ones). A search looks
+#: only in the partitions holding a level the reader may see, so clearance is mostly a
+#: choice of fields rather than a filter: a filter that excludes the confidential fifth
+#: of a million records cost more than the search itself (tantivy has no filter cache),
+#: and an internal-clearance reader now needs none. Levels inside a searched partition
+#: that the reader may not see are still filtered out (a public reader: the filter keeps
+#: the few public records, which is cheap).
+PARTITIONS: tuple[tuple[int, ...], ...] = ((0, 1), (2, 3))
+_PARTITION_OF = {level: p for p, levels in enumerate(PARTITIONS) for level in levels}
 _VERSION_FILE = "dangan-search.json"
 _NO_DATE_DESC = -1            # undated records sort last in both directions
 _NO_DATE_ASC = 10**8
@@ -69,12 +82,12 @@ def _schema() -> tantivy.Schema:
     sb = tantivy.SchemaBuilder()
     sb.add_text_field("id", stored=True, tokenizer_name="raw", index_option="basic")
     sb.add_bytes_field("src", stored=True)                       # what a hit shows (JSON)
-    for name in ("tok", "chr"):                                   # the token streams
-        sb.add_text_field(name, tokenizer_name="whitespace", index_option="position")
-    sb.add_text_field("q4", tokenizer_name="whitespace", index_option="freq")
-    # codes and location prefixes hold no spaces: one whitespace-separated value each
-    # (one call instead of a dozen per record)
-    sb.add_text_field("codes", tokenizer_name="whitespace", index_option="basic")
+    for part in range(len(PARTITIONS)):           # the searchable fields, per partition
+        for name in ("tok", "chr"):               # the token streams
+            sb.add_text_field(f"{name}{part}", tokenizer_name="whitespace", index_option="position")
+        sb.add_text_field(f"q4{part}", tokenizer_name="whitespace", index_option="freq")
+        # codes hold no spaces: one whitespace-separated value (one call, not a dozen)
+        sb.add_text_field(f"codes{part}", tokenizer_name="whitespace", index_option="basic")
     sb.add_text_field("loc", tokenizer_name="whitespace", index_option="basic")
     for name in ("category", "status"):
         sb.add_text_field(name, tokenizer_name="raw", index_option="basic")
@@ -306,50 +319,61 @@ class EmbeddedBackend(SearchBackend):
 
     def _query(self, parsed: ParsedQuery, filters: Filters, searcher: tantivy.Searcher) -> Query:
         clauses: list[tuple[Occur, Query]] = []
+        allowed = set(filters.security)
+        parts = [p for p, levels in enumerate(PARTITIONS) if allowed & set(levels)]
         if parsed.root is None:
             clauses.append((Occur.Must, Query.all_query()))
+            searched: Sequence[int] = SECURITY_LEVELS
         else:
-            clauses.append((Occur.Must, self._node(parsed.root)))
-        clauses.extend(self._filters(filters, searcher))
+            clauses.append((Occur.Must, self._node(parsed.root, parts)))
+            searched = [level for p in parts for level in PARTITIONS[p]]
+        clauses.extend(self._filters(filters, searcher, searched))
         return Query.boolean_query(clauses)
 
-    def _node(self, node: Node) -> Query:
+    def _node(self, node: Node, parts: list[int]) -> Query:
+        """A parsed query over the reader's partitions. A record lives in one partition,
+        so AND, OR and exclusion of per-word alternatives across partitions are exact."""
         if isinstance(node, Word):
-            return self._word(node)
+            return self._word(node, parts)
         if isinstance(node, Or):
-            return Query.boolean_query([(Occur.Should, self._node(it)) for it in node.items])
+            return Query.boolean_query([(Occur.Should, self._node(it, parts)) for it in node.items])
         if isinstance(node, And):
-            clauses = [(Occur.MustNot, self._node(it.item)) if isinstance(it, Not)
-                       else (Occur.Must, self._node(it)) for it in node.items]
+            clauses = [(Occur.MustNot, self._node(it.item, parts)) if isinstance(it, Not)
+                       else (Occur.Must, self._node(it, parts)) for it in node.items]
             return Query.boolean_query(clauses)
         raise AssertionError(f"unexpected query node {node!r}")  # Not only appears inside And
 
-    def _phrase(self, field: str, ph: Phrase) -> Query:
+    def _phrase(self, ph: Phrase, part: int) -> Query:
+        field = f"{ph.field}{part}"
         variants = [self._tokens(field, toks) for toks in ph.variants()]
         query = variants[0] if len(variants) == 1 else Query.boolean_query(
             [(Occur.Should, q) for q in variants])
         if not ph.guards:
             return query
         return Query.boolean_query([(Occur.Must, query)] + [
-            (Occur.Must, _constant(Query.term_query(self._schema, "q4", g))) for g in ph.guards])
+            (Occur.Must, _constant(Query.term_query(self._schema, f"q4{part}", g))) for g in ph.guards])
 
     def _tokens(self, field: str, toks: tuple[str, ...]) -> Query:
         if len(toks) == 1:
             return Query.term_query(self._schema, field, toks[0])
         return Query.phrase_query(self._schema, field, list(toks))
 
-    def _word(self, word: Word) -> Query:
+    def _word(self, word: Word, parts: list[int]) -> Query:
         should: list[Query] = []
-        if word.phrase is not None:
-            should.append(self._phrase(word.phrase.field, word.phrase))
-        if word.code is not None:
-            should.append(Query.boost_query(Query.term_query(self._schema, "codes", word.code), CODE_BOOST))
+        for part in parts:
+            if word.phrase is not None:
+                should.append(self._phrase(word.phrase, part))
+            if word.code is not None:
+                should.append(Query.boost_query(
+                    Query.term_query(self._schema, f"codes{part}", word.code), CODE_BOOST))
         if len(should) == 1:
             return should[0]
         return Query.boolean_query([(Occur.Should, q) for q in should])
 
-    def _filters(self, f: Filters, searcher: tantivy.Searcher) -> list[tuple[Occur, Query]]:
-        """The filters as boolean clauses, each in its cheaper form.
+    def _filters(self, f: Filters, searcher: tantivy.Searcher,
+                 searched: Sequence[int]) -> list[tuple[Occur, Query]]:
+        """The filters as boolean clauses, each in its cheaper form; `searched` are the
+        security levels the query can reach at all (those of the partitions it reads).
 
         tantivy has no filter cache, so a filter costs about one step per matching
         document: requiring "security 0 or 1" walks 80% of the index, excluding
@@ -370,7 +394,7 @@ class EmbeddedBackend(SearchBackend):
             else:
                 out.append((Occur.Must, _constant(_any_term(s, field, list(allowed)))))
 
-        one_of("security", f.security, SECURITY_LEVELS)
+        one_of("security", f.security, searched)
         one_of("status", f.status, STATUSES)
         if f.categories is not None:
             out.append((Occur.Must, _constant(_any_term(s, "category", list(f.categories)))))
@@ -436,15 +460,16 @@ def _document(p: PreparedDoc) -> tantivy.Document:
     doc = tantivy.Document()
     doc.add_text("id", d.record_id)
     doc.add_bytes("src", _encode_stored(d))
+    part = _PARTITION_OF[d.security]
     for value in p.tok_values:
-        doc.add_text("tok", value)
+        doc.add_text(f"tok{part}", value)
     for value in p.chr_values:
-        doc.add_text("chr", value)
+        doc.add_text(f"chr{part}", value)
     for value in p.q4_values:
-        doc.add_text("q4", value)
+        doc.add_text(f"q4{part}", value)
     doc.add_text("facet", _US.join((d.category, str(d.security), d.status)))
     if p.codes:
-        doc.add_text("codes", " ".join(p.codes))
+        doc.add_text(f"codes{part}", " ".join(p.codes))
     if p.locations:
         doc.add_text("loc", " ".join(p.locations))
     doc.add_text("category", d.category)

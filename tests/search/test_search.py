@@ -342,6 +342,21 @@ def test_public_reader_sees_no_count_of_confidential_hits(backend):
     assert sum(result.facets["year"].values()) == 1
 
 
+@pytest.mark.parametrize("query", ["电梯", "梯", '"电梯维修" -外墙', "电梯 OR 扶梯", "A-01-001", ""])
+def test_each_clearance_sees_exactly_its_levels_for_every_kind_of_query(backend, query):
+    docs = {level: make_doc("电梯维修记录。", security=level, location="A-01-001-0101") for level in range(4)}
+    backend.index(list(docs.values()))
+    for clearance in range(4):
+        result = search(backend, query, reader=Reader(clearance=clearance))
+        assert {h.record_id for h in result.hits} == {docs[lv].record_id for lv in range(clearance + 1)}
+        assert result.total == clearance + 1
+        assert result.facets["security"] == {str(lv): 1 for lv in range(clearance + 1)}
+        # asking for one level narrows within the clearance, never beyond it
+        for level in range(4):
+            only = search(backend, query, reader=Reader(clearance=clearance), security=[level])
+            assert {h.record_id for h in only.hits} == ({docs[level].record_id} if level <= clearance else set())
+
+
 def test_clearance_is_applied_before_paging(backend):
     visible = [make_doc("电梯", security=PUBLIC) for _ in range(3)]
     backend.index([make_doc("电梯 电梯 电梯", security=SECRET) for _ in range(5)] + visible)
