@@ -92,15 +92,24 @@ def test_directory_holding_other_files_is_refused(tmp_path):
         open_backend("embedded", path=tmp_path)
 
 
-def test_the_total_counts_every_match_even_beyond_the_facet_buckets(tmp_path, monkeypatch):
+def test_facets_too_varied_to_combine_are_counted_apart_and_the_total_stays_exact(tmp_path, monkeypatch):
+    import datetime
+
     import dangan.search.embedded as embedded
 
     backend = open_backend("embedded", path=tmp_path / "idx")
-    backend.index([make_doc("电梯", category=c) for c in ("maintenance", "safety", "service", "service")]
+    backend.index([make_doc("电梯", category=c, location=loc, date=datetime.date(year, 1, 1))
+                   for c, loc, year in (("maintenance", "A-01", 2023), ("safety", "B-01", 2024),
+                                        ("service", "A-02", 2024), ("service", None, 2024))]
                   + [make_doc("绿化", category="environment")])
-    monkeypatch.setattr(embedded, "_FACET_COMBOS", 1)  # fewer buckets than combinations
-    result = backend.search(SearchRequest("电梯", Reader(clearance=3), limit=1))
-    assert result.total == 4
-    assert result.facets["category"] == {"service": 2}
+    combined = backend.search(SearchRequest("电梯", Reader(clearance=3), limit=1))
+    assert combined.total == 4
+    assert combined.facets["project"] == {"A": 2, "B": 1}
+    assert combined.facets["year"] == {"2024": 3, "2023": 1}
+    monkeypatch.setattr(embedded, "_ALL_FACET_COMBOS", 1)   # more combinations than buckets
+    apart = backend.search(SearchRequest("电梯", Reader(clearance=3), limit=1))
+    assert (apart.total, apart.facets) == (combined.total, combined.facets)
+    monkeypatch.setattr(embedded, "_FACET_COMBOS", 1)       # and even fewer there
+    assert backend.search(SearchRequest("电梯", Reader(clearance=3), limit=1)).total == 4
     assert backend.search(SearchRequest("电梯", Reader(clearance=3), facets=False)).total == 4
     backend.close()
