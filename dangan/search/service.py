@@ -139,17 +139,8 @@ class SearchService:
 
     # -- keeping the index in step ------------------------------------------------------
 
-    def index_docs(self, s, records) -> list[IndexDoc]:  # type: ignore[no-untyped-def]
-        """What the index holds for records (rows with the `_DOC_COLUMNS`, or Record
-        objects): metadata and PII-masked text; one alias query for the batch."""
-        aliases: dict[str, list[str]] = defaultdict(list)
-        ids = [r.id for r in records]
-        for alias, rid in s.execute(select(ArchiveAlias.alias, ArchiveAlias.record_id)
-                                    .where(ArchiveAlias.record_id.in_(ids))):
-            aliases[rid].append(alias)
-        return [self._doc(rec, aliases[rec.id]) for rec in records]
-
     def _doc(self, rec, aliases: list[str]) -> IndexDoc:  # type: ignore[no-untyped-def]
+        """Metadata and PII-masked text of one record (a row with the `_DOC_COLUMNS`)."""
         if rec.provisional_no and rec.provisional_no not in aliases:
             aliases.append(rec.provisional_no)
         text = ""
@@ -165,13 +156,18 @@ class SearchService:
             text=mask_text(text)[0], maintenance_code=rec.maintenance_code)
 
     def load_docs(self, record_ids: list[str]) -> list[IndexDoc]:
-        """Index documents for these records, as they are in the database now."""
+        """Index documents for these records, as they are in the database now (aliases in
+        one query for the batch; decryption happens after the read transaction ends)."""
         if not record_ids:
             return []
+        aliases: dict[str, list[str]] = defaultdict(list)
         with self.db.read() as s:
             rows = list(s.execute(select(*_DOC_COLUMNS).where(Record.id.in_(record_ids),
                                                                Record.status != "destroyed")))
-            return self.index_docs(s, rows)
+            for alias, rid in s.execute(select(ArchiveAlias.alias, ArchiveAlias.record_id)
+                                        .where(ArchiveAlias.record_id.in_([r.id for r in rows]))):
+                aliases[rid].append(alias)
+        return [self._doc(row, aliases[row.id]) for row in rows]
 
     def sync(self, limit: int | None = None, workers: int | None = None) -> int:
         """Apply pending outbox rows to the index; safe to run again or concurrently.
