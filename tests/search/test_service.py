@@ -186,3 +186,15 @@ def test_a_large_backlog_is_loaded_by_a_process_pool_and_matches_the_database(sv
     assert svc.reindex(system.actor("wang"), workers=2) == 30
     assert svc.consistency() == {"missing": [], "extra": [], "pending": 0}
     assert svc.search(system.actor("wang"), "水箱", limit=50)["total"] == 30
+
+
+def test_a_recoded_record_is_found_by_its_new_and_its_earlier_archive_number(svc) -> None:
+    system = svc.system
+    old = add(system, "屋面防水层修补。")
+    new = system.records.edit(system.actor("wang"), old, {"category": "safety"}, "类别更正")["archive_no"]
+    assert new != old
+    svc.sync()
+    wang = system.actor("wang")
+    for number in (old, new):
+        hits = svc.search(wang, number)["hits"]
+        assert [h["archive_no"] for h in hits] == [new]
