@@ -90,7 +90,7 @@ class Database:
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         cfg.attributes["engine"] = self.engine
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, "heads")  # one head per feature package
 
     def is_initialised(self) -> bool:
         """An archive lives here: the schema exists and `init` recorded its creation."""

@@ -24,16 +24,23 @@ LEVELS: dict[str, int] = {"public": 0, "internal": 1, "confidential": 2, "secret
 LEVEL_NAMES: dict[str, str] = {"public": "公开", "internal": "内部", "confidential": "秘密",
                                "secret": "机密"}
 
-_READ = {"record.meta", "record.text", "record.get", "search"}
+_READ = {"record.meta", "record.text", "record.get", "search", "loan.request"}
 RIGHTS: dict[str, frozenset[str]] = {
-    "admin": frozenset({"project.manage", "keys.rotate", "search.admin", "user.list"}),
+    "admin": frozenset({"project.manage", "keys.rotate", "search.admin", "user.list", "backup",
+                        "system.status"}),
     "security": frozenset({"user.manage", "user.list"}),
     "auditor": frozenset({"audit.read", "audit.verify", "record.verify", "record.meta",
-                          "user.list"}),
+                          "user.list", "loan.ledger", "retention.read", "destroy.register",
+                          "destroy.verify"}),
     "archivist": frozenset(_READ | {"record.ingest", "record.edit", "record.verify", "review",
-                                    "search.admin"}),
+                                    "search.admin", "loan.approve", "loan.desk", "custody.manage",
+                                    "loan.ledger", "retention.read", "retention.appraise",
+                                    "hold.manage", "destroy.create", "destroy.execute",
+                                    "destroy.register", "handover.export", "handover.import"}),
     "staff": frozenset(_READ),
-    "manager": frozenset(_READ | {"loan.approve", "destroy.approve"}),
+    "manager": frozenset(_READ | {"loan.approve", "loan.approve.sensitive", "loan.ledger",
+                                  "retention.read", "destroy.approve", "destroy.register",
+                                  "hold.manage"}),
 }
 
 RIGHT_NAMES: dict[str, str] = {
@@ -43,6 +50,12 @@ RIGHT_NAMES: dict[str, str] = {
     "record.text": "查看档案全文", "record.get": "下载档案原件", "search": "检索档案",
     "record.ingest": "档案入库", "record.edit": "修改档案信息", "review": "处理待分类档案",
     "loan.approve": "审批借阅", "destroy.approve": "审批销毁",
+    "loan.request": "申请借阅", "loan.approve.sensitive": "审批涉密档案借阅",
+    "loan.desk": "办理借出与归还", "custody.manage": "管理实体档案存放", "loan.ledger": "查看借阅登记簿",
+    "retention.read": "查看保管期限与到期档案", "retention.appraise": "鉴定档案",
+    "hold.manage": "冻结与解冻档案", "destroy.create": "编制销毁清册", "destroy.execute": "执行销毁",
+    "destroy.register": "查看销毁登记簿", "destroy.verify": "核验销毁", "handover.export": "移交导出",
+    "handover.import": "接管导入", "backup": "备份与恢复", "system.status": "查看系统状态",
 }
 
 
