@@ -94,6 +94,13 @@ class ObjectStore(ABC):
     def keys(self, prefix: str = "") -> Iterator[str]:
         """Keys starting with `prefix` (a plain string prefix, as in S3), in sorted order."""
 
+    def set_legal_hold(self, key: str, on: bool) -> None:
+        """Flag an object as under legal hold (WORM stores refuse to delete it meanwhile).
+
+        A Dangan legal hold calls this for each of a record's objects and clears it on
+        release. Stores without object lock have nothing to flag."""
+        return None
+
     def put_bytes(self, key: str, data: bytes) -> int:
         """Store a small object held in memory."""
         return self.put(key, [data])
