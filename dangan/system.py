@@ -27,6 +27,8 @@ from dangan.archive.storage import ObjectStore, open_store
 from dangan.archive.users import UsersService, create_user
 from dangan.config import DEFAULT_CONFIG_TEXT, Settings, load_settings
 from dangan.errors import DanganError, InvalidInput, PermissionDenied
+from dangan.loans.rules import load_rules
+from dangan.loans.service import LoansService
 
 
 @dataclass
@@ -45,8 +47,14 @@ class Dangan:
 
     @cached_property
     def records(self) -> RecordsService:
-        return RecordsService(self.db, self.store, self.keyring, self.scheme, self.audit,
-                              self.settings.cipher_suite)
+        service = RecordsService(self.db, self.store, self.keyring, self.scheme, self.audit,
+                                 self.settings.cipher_suite)
+        service.grants = lambda actor, rec, action: self.loans.grants(actor, rec, action)
+        return service
+
+    @cached_property
+    def loans(self) -> LoansService:
+        return LoansService(self.db, self.audit, self.records, load_rules(self.settings.config_path))
 
     @cached_property
     def users(self) -> UsersService:

@@ -2,7 +2,8 @@
 
 from alembic import context
 
-import dangan.ingest.models  # noqa: F401  (ingest tables share the metadata)
+import dangan.ingest.models
+import dangan.loans.models  # noqa: F401  (loan and custody tables)
 from dangan.archive.models import Base
 
 config = context.config
