@@ -53,13 +53,10 @@ def watermark_pdf(data: bytes, lines: list[str]) -> bytes:
     from pypdf import PdfReader, PdfWriter
 
     try:
-        reader = PdfReader(io.BytesIO(data))
-        writer = PdfWriter()
-        for page in reader.pages:
+        writer = PdfWriter(clone_from=PdfReader(io.BytesIO(data)))
+        for page in writer.pages:
             w, h = float(page.mediabox.width), float(page.mediabox.height)
-            stamp = PdfReader(io.BytesIO(overlay(w, h, lines))).pages[0]
-            page.merge_page(stamp)
-            writer.add_page(page)
+            page.merge_page(PdfReader(io.BytesIO(overlay(w, h, lines))).pages[0])
     except Exception as exc:  # a PDF pypdf cannot open: say so rather than hand out no watermark
         raise InvalidInput(f"无法为该 PDF 加水印：{type(exc).__name__}。") from None
     out = io.BytesIO()
