@@ -64,7 +64,7 @@ def login(page, base: str, name: str) -> None:  # noqa: F811
 
 
 def test_a_paper_original_is_requested_approved_scanned_out_and_returned_damaged(server, page, tmp_path):  # noqa: F811
-    base, system = server
+    base, _ = server
     login(page, base, "li")
     page.fill("input[name=q]", "电梯")
     page.click("form.bar button")
