@@ -27,6 +27,7 @@ from dangan.archive.storage import ObjectStore, open_store
 from dangan.archive.users import UsersService, create_user
 from dangan.config import DEFAULT_CONFIG_TEXT, Settings, load_settings
 from dangan.errors import DanganError, InvalidInput, PermissionDenied
+from dangan.loans.custody import CustodyService
 from dangan.loans.rules import load_rules
 from dangan.loans.service import LoansService
 
@@ -55,6 +56,10 @@ class Dangan:
     @cached_property
     def loans(self) -> LoansService:
         return LoansService(self.db, self.audit, self.records, load_rules(self.settings.config_path))
+
+    @cached_property
+    def custody(self) -> CustodyService:
+        return CustodyService(self.db, self.audit, self.records)
 
     @cached_property
     def users(self) -> UsersService:

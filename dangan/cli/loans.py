@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -253,5 +254,115 @@ def copy(c: Ctx, loan_id: str, archive_no: str, output: str, as_json: bool) -> N
     from dangan.loans.watermark import watermarked_copy
 
     data, _name = watermarked_copy(c.system, c.actor(), loan_id, archive_no)
+    Path(output).write_bytes(data)
+    emit({"file": output, "size": len(data)}, as_json, lambda d: click.echo(f"已写出 {d['file']}"))
+
+
+# -- custody ---------------------------------------------------------------------------
+
+@main.group()
+def custody() -> None:
+    """实体保管：库房、柜、架、盒，档案存放与移动，盘点，标签。"""
+
+
+@custody.command("add-place")
+@click.argument("code")
+@click.option("--kind", type=click.Choice(["room", "cabinet", "shelf", "box"]), required=True,
+              help="room 库房，cabinet 柜，shelf 架，box 盒。")
+@click.option("--name", default="", help="名称，如 一号库房、2019 维修记录 第3盒。")
+@click.option("--parent", default=None, help="所在位置的编码（库房之外必填）。")
+@JSON_OPT
+@pass_ctx
+@handled
+def add_place(c: Ctx, code: str, kind: str, name: str, parent: str | None, as_json: bool) -> None:
+    """登记存放位置。"""
+    data = c.system.custody.add_place(c.actor(), code, kind, name, parent)
+    emit(data, as_json, lambda d: click.echo(f"已登记{d['kind_name']} {d['code']}（{' / '.join(d['path'])}）"))
+
+
+@custody.command("places")
+@JSON_OPT
+@pass_ctx
+@handled
+def places(c: Ctx, as_json: bool) -> None:
+    """全部存放位置（树形）。"""
+    def human(rows: list[dict]) -> None:
+        for p in rows:
+            click.echo(f"{'  ' * p['depth']}{p['kind_name']} {p['code']}  {p['name']}  {p['records']} 件")
+
+    emit(c.system.custody.places(c.actor()), as_json, human)
+
+
+@custody.command("show")
+@click.argument("code")
+@JSON_OPT
+@pass_ctx
+@handled
+def show_place(c: Ctx, code: str, as_json: bool) -> None:
+    """某位置（盒）应有的档案。"""
+    def human(d: dict) -> None:
+        click.echo(f"{d['kind_name']} {d['code']}  {d['name']}  {' / '.join(d['path'])}")
+        for i in d["items"]:
+            out = f"  借出（{i['out_on']}）" if i["out_on"] else ""
+            click.echo(f"  {i['archive_no']}  {i['title'] or '—'}{out}")
+
+    emit(c.system.custody.contents(c.actor(), code), as_json, human)
+
+
+@custody.command("move")
+@click.argument("archive_nos", nargs=-1, required=True)
+@click.option("--to", "to", required=True, help="目标位置编码（通常是盒）。")
+@click.option("--reason", default=None)
+@JSON_OPT
+@pass_ctx
+@handled
+def move(c: Ctx, archive_nos: tuple[str, ...], to: str, reason: str | None, as_json: bool) -> None:
+    """把纸质原件放入或移到某位置（留有记录）。"""
+    rows = c.system.custody.move(c.actor(), archive_nos, to, reason)
+    emit(rows, as_json, lambda rs: [click.echo(f"{r['archive_no']}：{r['from'] or '（未登记）'} → {r['to']}")
+                                    for r in rs])
+
+
+@custody.command("check")
+@click.argument("box")
+@click.argument("codes", nargs=-1)
+@click.option("--file", "file", type=click.File("r", encoding="utf-8"), default=None,
+              help="扫描得到的编码，每行一个（- 为标准输入）。")
+@JSON_OPT
+@pass_ctx
+@handled
+def check(c: Ctx, box: str, codes: tuple[str, ...], file, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+    """盘点：核对盒内实有档案与应有档案，报告缺失、错放和借出。"""
+    found = list(codes) + ([line for line in file.read().splitlines() if line.strip()] if file else [])
+    report = c.system.custody.stocktake(c.actor(), box, found)
+
+    def human(r: dict) -> None:
+        click.echo(f"盘点 {r['box']}：应有 {r['expected']} 件，扫到 {r['found']} 件，"
+                   f"{'账实相符' if r['ok'] else '有差异'}")
+        for no in r["missing"]:
+            click.echo(f"  缺失  {no}")
+        for o in r["out"]:
+            click.echo(f"  借出  {o['archive_no']}（借阅单 {o['loan_id']}）")
+        for m in r["misplaced"]:
+            click.echo(f"  错放  {m['archive_no']}（应在 {m['belongs_in'] or '未登记位置'}）")
+
+    emit(report, as_json, human)
+    if not report["ok"]:
+        sys.exit(1)
+
+
+@custody.command("labels")
+@click.option("--box", "boxes", multiple=True, help="盒的编码（脊背标签），可重复。")
+@click.option("--record", "records", multiple=True, help="档号（单件标签），可重复。")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
+@JSON_OPT
+@pass_ctx
+@handled
+def labels(c: Ctx, boxes: tuple[str, ...], records: tuple[str, ...], output: str, as_json: bool) -> None:
+    """打印标签（PDF，含二维码）：--box 盒脊背标签，--record 单件标签。"""
+    if bool(boxes) == bool(records):
+        raise click.UsageError("请给出 --box 或 --record 之一。")
+    svc = c.system.custody
+    data = svc.box_labels(c.actor(), boxes) if boxes else svc.item_labels(c.actor(), records)
     Path(output).write_bytes(data)
     emit({"file": output, "size": len(data)}, as_json, lambda d: click.echo(f"已写出 {d['file']}"))

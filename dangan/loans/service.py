@@ -417,7 +417,8 @@ class LoansService:
         with self.db.read() as s:
             if record:
                 rec = self.records.find(s, record)
-                query = query.where(Loan.id.in_(select(LoanItem.loan_id).where(LoanItem.record_id == rec.id)))
+                # a join, so the planner starts from loan_items(record_id), not from every loan
+                query = query.join(LoanItem, LoanItem.loan_id == Loan.id).where(LoanItem.record_id == rec.id)
             loans = list(s.execute(query.offset(offset).limit(limit)).scalars())
             items = self._items_of(s, [loan.id for loan in loans], actor)
             rows = [self.describe(loan, items.get(loan.id, [])) for loan in loans]
