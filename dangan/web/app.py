@@ -13,6 +13,8 @@ from dangan.archive.permissions import LEVEL_NAMES
 from dangan.errors import DanganError
 from dangan.web import api, pages
 from dangan.web.auth import csrf_token, is_api
+from dangan.web.custody_api import bp as custody_api_bp
+from dangan.web.custody_pages import bp as custody_pages_bp
 from dangan.web.loans_api import bp as loans_api_bp
 from dangan.web.loans_pages import bp as loans_pages_bp
 
@@ -43,6 +45,8 @@ def create_app(system, start_drain: bool = False) -> Flask:  # type: ignore[no-u
     app.register_blueprint(api.bp, url_prefix="/api/v1")
     app.register_blueprint(loans_api_bp, url_prefix="/api/v1")
     app.register_blueprint(loans_pages_bp)
+    app.register_blueprint(custody_api_bp, url_prefix="/api/v1")
+    app.register_blueprint(custody_pages_bp)
 
     @app.errorhandler(DanganError)
     def _dangan_error(exc: DanganError):  # type: ignore[no-untyped-def]

@@ -65,3 +65,18 @@ def test_the_ledger_exports_as_xlsx_from_the_command_line(cli: Cli, records, tmp
     data = cli.json("borrow", "ledger", "-o", str(out), user="audit1")
     assert data["rows"] == 1 and out.read_bytes()[:2] == b"PK"
     assert_refused(cli("borrow", "ledger", user="li"), "登记簿")
+
+
+def test_custody_from_the_command_line(cli: Cli, records, tmp_path: Path) -> None:  # noqa: F811
+    for args in (("K1", "--kind", "room", "--name", "一号库房"),
+                 ("H001", "--kind", "box", "--name", "第1盒", "--parent", "K1")):
+        assert cli("custody", "add-place", *args, user="wang").exit_code == 0
+    assert cli.json("custody", "move", records["a"], "--to", "H001", user="wang")[0]["to"] == "H001"
+    ok = cli("custody", "check", "H001", f"dangan:record:{records['a']}", user="wang")
+    assert ok.exit_code == 0 and "账实相符" in ok.stdout
+    diff = cli("custody", "check", "H001", user="wang")
+    assert diff.exit_code == 1 and "缺失" in diff.stdout
+    assert_refused(cli("custody", "check", "H001", "WX-NOPE-1", user="wang"), "不是任何档案")
+    out = tmp_path / "labels.pdf"
+    assert cli("custody", "labels", "--box", "H001", "-o", str(out), user="wang").exit_code == 0
+    assert out.read_bytes()[:4] == b"%PDF"

@@ -95,3 +95,41 @@ def test_labels_are_pdfs_with_an_embedded_chinese_font_and_qr_codes(system, room
         system.custody.item_labels(wang, ["WX-NOPE"])
     with pytest.raises(PermissionDenied):
         system.custody.item_labels(room["who"]("li"), [room["a"]])
+
+
+def test_custody_over_the_api_and_the_pages(system, room):
+    import re
+
+    from dangan.web.app import create_app
+
+    app = create_app(system)
+    app.config["TESTING"] = True
+    token = system.users.new_token(system.actor("wang"), "wang")
+    h = {"Authorization": f"Bearer {token}"}
+    client = app.test_client()
+    assert next(p["code"] for p in client.get("/api/v1/custody/places", headers=h).json["places"]) == "K1"
+    r = client.post("/api/v1/custody/places", json={"code": "H003", "kind": "box", "parent": "K1-G01-J1"}, headers=h)
+    assert r.status_code == 201
+    r = client.post("/api/v1/custody/moves", json={"records": [room["c"]], "to": "H003"}, headers=h)
+    assert r.json["moves"][0]["to"] == "H003"
+    r = client.post("/api/v1/custody/checks", json={"box": "H003", "found": ["nonsense"]}, headers=h)
+    assert r.status_code == 404 and "不是任何档案" in r.json["error"]
+    r = client.post("/api/v1/custody/checks", json={"box": "H003", "found": [room["c"]]}, headers=h)
+    assert r.json["ok"] is True
+    assert client.get(f"/api/v1/custody/labels?record={room['c']}", headers=h).data[:4] == b"%PDF"
+    staff = {"Authorization": f"Bearer {system.users.new_token(system.actor('li'), 'li')}"}
+    assert client.post("/api/v1/custody/moves", json={"records": [room["c"]], "to": "H001"},
+                       headers=staff).status_code == 403
+    # the 盘点 page: log in, scan two codes, read the report
+    system.users.set_password(system.actor("secofficer"), "wang", "long enough pw")
+    page = client.get("/login").get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    client.post("/login", data={"name": "wang", "password": "long enough pw", "csrf_token": csrf})
+    html = client.get("/custody/check?box=H001").get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    assert client.post("/custody/check", data={"box": "H001", "codes": room["a"]}).status_code == 400  # no CSRF
+    html = client.post("/custody/check", data={"box": "H001", "csrf_token": csrf,
+                                               "codes": f"dangan:record:{room['a']}\n{room['c']}\n"}).get_data(as_text=True)
+    assert "有差异" in html and "缺失" in html and "错放" in html
+    html = client.get("/custody/place/H001").get_data(as_text=True)
+    assert room["a"] in html and "打印盒脊背标签" in html
