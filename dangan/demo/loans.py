@@ -15,6 +15,7 @@ def add_demo_loans(system) -> list[str]:  # type: ignore[no-untyped-def]
     pdfs = [r for r in rows if r["archive_no"] and r["media_type"] == "application/pdf"]
     internal = [r["archive_no"] for r in pdfs if r["security"] in ("public", "internal")]
     sensitive = [r["archive_no"] for r in pdfs if r["security"] == "confidential"]
+    _demo_custody(system, wang, [r["archive_no"] for r in rows if r["archive_no"]])
     if len(internal) < 6:
         return []
     svc = system.loans
@@ -67,3 +68,19 @@ def add_demo_loans(system) -> list[str]:  # type: ignore[no-untyped-def]
         svc.approve(zhao, lid)
         made.append(lid)
     return made
+
+
+def _demo_custody(system, wang, archive_nos: list[str]) -> None:  # type: ignore[no-untyped-def]
+    """A room, a cabinet, a shelf and two boxes holding the sample originals, and one 盘点."""
+    c = system.custody
+    c.add_place(wang, "K1", "room", "一号档案库房")
+    c.add_place(wang, "K1-G01", "cabinet", "1号密集柜", parent="K1")
+    c.add_place(wang, "K1-G01-J1", "shelf", "第1层", parent="K1-G01")
+    c.add_place(wang, "K1-G01-J1-H001", "box", "档案盒 第1盒", parent="K1-G01-J1")
+    c.add_place(wang, "K1-G01-J1-H002", "box", "档案盒 第2盒", parent="K1-G01-J1")
+    half = len(archive_nos) // 2
+    if archive_nos:
+        c.move(wang, archive_nos[:half] or archive_nos, "K1-G01-J1-H001", "入库上架")
+    if archive_nos[half:] and half:
+        c.move(wang, archive_nos[half:], "K1-G01-J1-H002", "入库上架")
+        c.stocktake(wang, "K1-G01-J1-H002", archive_nos[half + 1:])  # one original not found

@@ -20,4 +20,7 @@ def test_demo_has_loans_in_every_state_including_an_overdue_one(tmp_path, monkey
     li = system.actor("li")
     active = [r for r in system.loans.list(li) if r["active"] and r["kind"] in ("view", "copy")]
     assert active and system.records.show(li, active[0]["records"][0], with_text=True)["text"]
+    boxes = [p for p in system.custody.places(wang) if p["kind"] == "box"]
+    assert len(boxes) == 2 and sum(b["records"] for b in boxes) >= 12  # every numbered sample
+    assert system.custody.stocktakes(wang)[0]["missing"]
     system.close()
