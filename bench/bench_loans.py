@@ -220,6 +220,9 @@ def run(db: str, args: argparse.Namespace) -> None:
         print(f"[{db}] the state table and the events agree: {n_over:,} overdue")
         system.close()
     finally:
+        import shutil
+
+        shutil.rmtree(home, ignore_errors=True)
         if admin_engine is not None:
             with admin_engine.connect() as c:
                 c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')

@@ -24,6 +24,7 @@ from dangan.archive.permissions import RIGHT_NAMES, Actor
 from dangan.archive.records import RecordsService
 from dangan.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from dangan.loans.models import CustodyMove, PhysicalOut, Place, RecordPlace, Stocktake
+from dangan.loans.service import find_record
 
 KINDS = {"room": "库房", "cabinet": "柜", "shelf": "架", "box": "盒"}
 ORDER = list(KINDS)
@@ -175,7 +176,7 @@ class CustodyService:
 
     def _record(self, s: Session, ref: str) -> Record:
         try:
-            rec = self.records.find(s, ref)
+            rec = find_record(s, ref)
         except NotFound:
             raise NotFound(f"编码 {ref!r} 不是任何档案的档号。") from None
         if rec.status == "destroyed":

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from dangan.archive.permissions import Actor
 from dangan.errors import Conflict, InvalidInput, NotFound
 from dangan.loans.models import Loan, LoanItem
+from dangan.loans.service import find_record
 
 FONT = "STSong-Light"
 
@@ -71,7 +72,7 @@ def watermarked_copy(system, actor: Actor, loan_id: str, ref: str) -> tuple[byte
         loan = s.get(Loan, (loan_id or "").strip().upper())
         if loan is None:
             raise NotFound(f"借阅单 {loan_id!r} 不存在。")
-        rec = system.records.find(s, ref)
+        rec = find_record(s, ref)
         on_loan = s.execute(select(LoanItem).where(LoanItem.loan_id == loan.id,
                                                    LoanItem.record_id == rec.id)).first() is not None
     if loan.borrower != actor.name:
