@@ -79,9 +79,13 @@ def test_after_a_view_loan_ends_the_record_is_refused_through_the_api_by_id(web,
     assert call(app, t["zhao"], "post", f"/loans/{lid}/approve", {}).status_code == 200
     r = call(app, t["li"], "get", f"/records/{lend['c']}?text=1")
     assert r.status_code == 200 and "业主登记表" in r.json["text"]
+    with app.config["DANGAN"].db.read() as s:
+        rid = app.config["DANGAN"].records.find(s, lend["c"]).id
+    assert call(app, t["li"], "get", f"/records/{rid}").status_code == 200  # by id as well
     clock.advance(3)
-    r = call(app, t["li"], "get", f"/records/{lend['c']}?text=1")
-    assert r.status_code == 403 and "text" not in r.json
+    for ref in (lend["c"], rid):
+        r = call(app, t["li"], "get", f"/records/{ref}?text=1")
+        assert r.status_code == 403 and "text" not in r.json
 
 
 def test_every_loan_route_is_in_the_openapi_document(web):
