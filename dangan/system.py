@@ -27,6 +27,7 @@ from dangan.archive.storage import ObjectStore, open_store
 from dangan.archive.users import UsersService, create_user
 from dangan.config import DEFAULT_CONFIG_TEXT, Settings, load_settings
 from dangan.errors import DanganError, InvalidInput, PermissionDenied
+from dangan.retention.service import RetentionService
 
 
 @dataclass
@@ -45,8 +46,18 @@ class Dangan:
 
     @cached_property
     def records(self) -> RecordsService:
-        return RecordsService(self.db, self.store, self.keyring, self.scheme, self.audit,
-                              self.settings.cipher_suite)
+        svc = RecordsService(self.db, self.store, self.keyring, self.scheme, self.audit,
+                             self.settings.cipher_suite)
+        svc.holds = lambda ids: self.retention.holds_of(ids)  # every view of a record shows its hold
+        return svc
+
+    @cached_property
+    def retention(self) -> RetentionService:
+        # on_loan: the integrator connects LoansService.records_out(record_ids) here
+        return RetentionService(self.db, self.store, self.audit, self.records, self.scheme,
+                                index=lambda: self.search_service.backend,
+                                search=lambda actor, q: [h["archive_no"] for h in self.search_service.search(
+                                    actor, q, limit=1000)["hits"]])
 
     @cached_property
     def users(self) -> UsersService:
