@@ -735,7 +735,7 @@ class RetentionService:
                 query = select(Record).where(Record.id.in_(chunk))
                 if self.db.dialect == "postgresql":
                     query = query.with_for_update()
-                recs = list(s.execute(query).scalars())
+                recs = sorted(s.execute(query).scalars(), key=lambda r: r.archive_no or "")
                 items = {i.record_id: i for i in s.execute(select(DestructionItem).where(
                     DestructionItem.batch_id == batch_id, DestructionItem.record_id.in_(chunk))).scalars()}
                 now = utcnow()
@@ -824,7 +824,7 @@ class RetentionService:
         """The destruction register: every destroyed record, oldest first."""
         self._require(actor, "destroy.register")
         with self.db.read() as s:
-            query = select(RegisterEntry).order_by(RegisterEntry.id)
+            query = select(RegisterEntry).order_by(RegisterEntry.destroyed_at, RegisterEntry.archive_no)
             if batch_id:
                 self._batch(s, batch_id)
                 query = query.where(RegisterEntry.batch_id == batch_id)
