@@ -137,7 +137,7 @@ def test_a_record_not_yet_due_cannot_be_appraised_for_destruction_or_batched(peo
     fresh = add(system, date=dt.date.today())
     with pytest.raises(InvalidInput, match="未到期"):
         system.retention.appraise(system.actor("wang"), [fresh], "destroy", "试图提前销毁")
-    with pytest.raises(Conflict, match="未到期|未经鉴定"):
+    with pytest.raises(Conflict, match=r"未到期|未经鉴定"):
         system.retention.create_batch(system.actor("wang"), [fresh], "提前")
 
 
@@ -177,7 +177,7 @@ def test_running_execute_twice_says_it_was_done_and_changes_nothing(people) -> N
     batch = approved_batch(system, destroyable(system, 1))
     system.retention.execute(system.actor("wang"), batch, "sun", "档案室")
     before = len(system.retention.register(system.actor("audit1")))
-    with pytest.raises(Conflict, match="已于 .* 执行完毕，本次未做任何改动"):
+    with pytest.raises(Conflict, match=r"已于 .* 执行完毕，本次未做任何改动"):
         system.retention.execute(system.actor("wang"), batch, "sun", "档案室")
     assert len(system.retention.register(system.actor("audit1"))) == before
 
@@ -225,7 +225,7 @@ def test_paper_originals_are_listed_with_boxes_and_must_each_be_confirmed(people
     with pytest.raises(InvalidInput, match="3号柜-12盒"):
         system.retention.execute(system.actor("wang"), batch, "sun", "档案室")
     system.retention.execute(system.actor("wang"), batch, "sun", "档案室", paper_confirmed=[paper])
-    entry = [r for r in system.retention.register(system.actor("audit1"), batch) if r["archive_no"] == paper][0]
+    entry = next(r for r in system.retention.register(system.actor("audit1"), batch) if r["archive_no"] == paper)
     assert entry["paper"] and entry["box"] == "3号柜-12盒"
 
 
