@@ -118,3 +118,15 @@ def test_pages_show_the_due_list_holds_and_register(app, people) -> None:
     login(auditor, "audit1")
     assert "销毁登记簿" in auditor.get("/destruction/register").get_data(as_text=True)
     assert auditor.get("/retention/due").status_code == 200
+
+
+def test_the_demo_shows_due_records_a_hold_and_a_destroyed_batch(people) -> None:
+    from dangan.demo.retention import build_retention_demo
+
+    out = build_retention_demo(people, supervisor="sun")
+    wang = people.actor("wang")
+    due = people.retention.due(wang)
+    assert set(out["due"]) <= {r["archive_no"] for r in due["records"]}
+    assert people.records.show(wang, out["held"])["holds"] == ["诉讼-2024-外墙渗水"]
+    assert people.retention.verify(people.actor("audit1"), out["destroyed_batch"])["ok"]
+    assert people.retention.certificate(people.actor("audit1"), out["destroyed_batch"]).startswith(b"%PDF")
