@@ -126,3 +126,5 @@ class RegisterEntry(Base):
 
 # the due list reads records by (status, retention_until); the index is made by migration 0004
 Index("ix_records_status_retention_until", Record.status, Record.retention_until)
+Index("ix_records_no_doc_date", Record.status, sqlite_where=Record.doc_date.is_(None),
+      postgresql_where=Record.doc_date.is_(None))

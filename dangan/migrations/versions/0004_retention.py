@@ -106,9 +106,12 @@ def upgrade() -> None:
     op.create_index('ix_destruction_register_batch_id', 'destruction_register', ['batch_id'])
     op.create_index('ix_destruction_register_archive_no', 'destruction_register', ['archive_no'])
     op.create_index('ix_records_status_retention_until', 'records', ['status', 'retention_until'])
+    op.create_index('ix_records_no_doc_date', 'records', ['status'], sqlite_where=sa.text('doc_date IS NULL'),
+                    postgresql_where=sa.text('doc_date IS NULL'))
 
 
 def downgrade() -> None:
+    op.drop_index('ix_records_no_doc_date', table_name='records')
     op.drop_index('ix_records_status_retention_until', table_name='records')
     for table in ('destruction_register', 'destruction_items', 'destruction_batches',
                   'legal_hold_items', 'legal_holds', 'appraisals', 'retention_state'):
