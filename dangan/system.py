@@ -56,8 +56,8 @@ class Dangan:
         # on_loan: the integrator connects LoansService.records_out(record_ids) here
         return RetentionService(self.db, self.store, self.audit, self.records, self.scheme,
                                 index=lambda: self.search_service.backend,
-                                search=lambda actor, q: [h["archive_no"] for h in self.search_service.search(
-                                    actor, q, limit=1000)["hits"]])
+                                search=lambda actor, q, offset, limit: [h["archive_no"] for h in self.search_service
+                                                                        .search(actor, q, offset=offset, limit=limit)["hits"]])
 
     @cached_property
     def users(self) -> UsersService:

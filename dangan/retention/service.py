@@ -82,7 +82,7 @@ def _iso(value: dt.date | dt.datetime | None) -> str | None:
 class RetentionService:
     def __init__(self, db: Database, store: ObjectStore, audit: AuditLog, records: RecordsService,
                  scheme: Scheme, on_loan: OnLoan = no_loans, index: IndexGetter | None = None,
-                 search: Callable[[Actor, str], list[str]] | None = None) -> None:
+                 search: Callable[[Actor, str, int, int], list[str]] | None = None) -> None:
         self.db = db
         self.store = store
         self.audit = audit
@@ -493,7 +493,12 @@ class RetentionService:
     def _search_refs(self, actor: Actor, query: str) -> list[str]:
         if self.search is None:
             raise InvalidInput("检索不可用，请按档号或位置前缀冻结。")
-        refs = self.search(actor, query)
+        refs: list[str] = []
+        while len(refs) < 1000:  # a saved search: its first 1,000 hits, a page of 200 at a time
+            page = self.search(actor, query, len(refs), 200)
+            refs.extend(no for no in page if no)
+            if len(page) < 200:
+                break
         if not refs:
             raise InvalidInput(f"检索式 {query!r} 没有命中任何档案。")
         return refs
@@ -775,6 +780,10 @@ class RetentionService:
                 if self.db.dialect == "postgresql":
                     query = query.with_for_update()
                 recs = sorted(s.execute(query).scalars(), key=lambda r: r.archive_no or "")
+                held = self._held_map(s, chunk)  # a hold that arrived after the checks still wins
+                if held:
+                    names = "；".join(f"{r.archive_no}：已被冻结（{'、'.join(held[r.id])}）" for r in recs if r.id in held)
+                    raise Conflict(f"销毁清册 {batch_id} 执行中止，其余档案未销毁：{names}。解除冻结后再次执行即可继续。")
                 items = {i.record_id: i for i in s.execute(select(DestructionItem).where(
                     DestructionItem.batch_id == batch_id, DestructionItem.record_id.in_(chunk))).scalars()}
                 now = utcnow()

@@ -254,3 +254,24 @@ def test_verify_needs_the_verify_right_not_content_rights(people) -> None:
 def test_the_on_loan_hook_defaults_to_nothing_on_loan(people) -> None:
     assert isinstance(people.retention, RetentionService)
     assert people.retention.on_loan(["x"]) == {}
+
+
+def test_a_hold_that_arrives_after_the_checks_still_stops_the_shredding(people, monkeypatch) -> None:
+    system = people
+    nos = destroyable(system, 1)
+    batch = approved_batch(system, nos)
+    system.retention.create_hold(system.actor("wang"), "late", "迟到的诉讼")
+    system.retention.add_to_hold(system.actor("wang"), "late", nos)
+    with system.db.session() as s:  # as if the hold had come in between the checks and the shredding
+        from dangan.retention.models import DestructionBatch
+
+        row = s.get(DestructionBatch, batch)
+        row.state, row.approved_by = "approved", "zhao"
+    monkeypatch.setattr(system.retention, "_problems", lambda *a, **k: {})
+    with pytest.raises(Conflict, match="执行中止"):
+        system.retention.execute(system.actor("wang"), batch, "sun", "档案室")
+    assert _record(system, nos[0]).status == "active"
+    monkeypatch.undo()
+    system.retention.release_hold(system.actor("wang"), "late")
+    system.retention.execute(system.actor("wang"), batch)  # resumes with the recorded supervisor and place
+    assert _record(system, nos[0]).status == "destroyed"

@@ -173,3 +173,12 @@ def test_recompute_after_a_schedule_change(system) -> None:
     out = system.retention.recompute(system.actor("wang"))
     assert out["changed"] == 1
     assert system.retention.due(system.actor("wang"), dt.date(2030, 1, 1))["total"] == 0
+
+
+def test_holds_by_a_saved_search(system) -> None:
+    a = add(system, title="外墙渗水投诉处理", text="三号楼外墙渗水，业主投诉")
+    add(system, title="电梯维修", text="电梯门机更换")
+    system.search_service.sync()
+    system.retention.create_hold(system.actor("wang"), "渗水诉讼", "诉讼")
+    out = system.retention.add_to_hold(system.actor("wang"), "渗水诉讼", query="渗水")
+    assert out["added"] == [a]
