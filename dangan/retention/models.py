@@ -124,7 +124,8 @@ class RegisterEntry(Base):
     destroyed_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
-# the due list reads records by (status, retention_until); the index is made by migration 0004
-Index("ix_records_status_retention_until", Record.status, Record.retention_until)
+# the due list reads records by (status, retention_until) from a covering index (migration 0004)
+Index("ix_records_status_retention_until", Record.status, Record.retention_until, Record.doc_date,
+      Record.security, Record.category, Record.year, Record.location)
 Index("ix_records_no_doc_date", Record.status, sqlite_where=Record.doc_date.is_(None),
       postgresql_where=Record.doc_date.is_(None))

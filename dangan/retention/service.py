@@ -201,12 +201,15 @@ class RetentionService:
                 if now:
                     extra.append((*r[:8], eff.until, r.custody, r.decision))
             skip = {r.id for r in changed}
-            query = select(*self._COLS).where(*conds, *plain).order_by(Record.retention_until, Record.archive_no)
+            # ordered by columns of the covering index only, so a page needs no sort of every due row
+            query = select(*self._COLS).where(*conds, *plain).order_by(
+                Record.retention_until, Record.doc_date, Record.category, Record.location, Record.year)
             if limit is not None:
                 query = query.limit(offset + limit + len(skip))
             rows = [(*r, None) for r in s.execute(query) if r.id not in skip]
             held = self._held_map(s)
-        rows = sorted(rows + extra, key=lambda r: (r[8], r[1] or "")) if extra else rows
+        if extra:
+            rows = sorted(rows + extra, key=lambda r: (r[8], r[6] or dt.date.min, r[3] or "", r[4] or "", r[5] or 0))
         total = sum(counts["category"].values())
         page = rows[offset:offset + limit if limit is not None else None]
         loans = self.on_loan([r[0] for r in page]) if page else {}
