@@ -30,6 +30,7 @@ from dangan.errors import DanganError, InvalidInput, PermissionDenied
 from dangan.loans.custody import CustodyService
 from dangan.loans.rules import load_rules
 from dangan.loans.service import LoansService
+from dangan.retention.service import RetentionService
 
 
 @dataclass
@@ -51,6 +52,7 @@ class Dangan:
         service = RecordsService(self.db, self.store, self.keyring, self.scheme, self.audit,
                                  self.settings.cipher_suite)
         service.grants = lambda actor, rec, action: self.loans.grants(actor, rec, action)
+        service.holds = lambda ids: self.retention.holds_of(ids)  # every view of a record shows its hold
         return service
 
     @cached_property
@@ -60,6 +62,14 @@ class Dangan:
     @cached_property
     def custody(self) -> CustodyService:
         return CustodyService(self.db, self.audit, self.records)
+
+    @cached_property
+    def retention(self) -> RetentionService:
+        return RetentionService(self.db, self.store, self.audit, self.records, self.scheme,
+                                on_loan=lambda ids: self.loans.records_out(ids),
+                                index=lambda: self.search_service.backend,
+                                search=lambda actor, q, offset, limit: [h["archive_no"] for h in self.search_service
+                                                                        .search(actor, q, offset=offset, limit=limit)["hits"]])
 
     @cached_property
     def users(self) -> UsersService:

@@ -14,7 +14,7 @@ import json
 import os
 import tempfile
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -99,6 +99,8 @@ class RecordsService:
         # (actor, record, action) -> True to let a reader past clearance; system.py sets it
         # to the loans service's check (an approved view/copy loan), since archive imports no feature
         self.grants: Callable[[Actor, Record, str], bool] | None = None
+        # record id → names of active legal holds; the composition root connects retention
+        self.holds: Callable[[Collection[str]], dict[str, list[str]]] = lambda ids: {}
 
     # -- rights ---------------------------------------------------------------------
 
@@ -319,6 +321,7 @@ class RecordsService:
                 for v in s.execute(select(RecordVersion).where(RecordVersion.record_id == rec.id)
                                    .order_by(RecordVersion.version)).scalars()]
         self._require_visible(actor, rec, "record.view")
+        view["holds"] = self.holds([rec.id]).get(rec.id, [])
         if with_text:
             pages = self.read_text_pages(rec)
             view["text"] = "\n\n".join(p.get("text", "") for p in pages)
@@ -372,6 +375,8 @@ class RecordsService:
         with self.db.read() as s:
             rec = self.find(s, ref)
         self._require_visible(actor, rec, "record.download")
+        if rec.status == "destroyed":
+            raise NotFound(f"档案 {ref} 已销毁，原件不复存在（见销毁登记簿）。")
         if rec.sha256 is None:
             raise InvalidInput(f"档案 {ref} 只有纸质原件（{rec.custody or '存放位置未登记'}），没有电子原件。")
         dest = Path(dest)
@@ -541,9 +546,10 @@ class RecordsService:
         query = query.where(Record.status == status) if status else query.where(Record.status != "destroyed")
         with self.db.session() as s:
             total = s.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-            rows = s.execute(query.order_by(Record.ingested_at.desc(), Record.id)
-                             .offset(offset).limit(limit)).scalars()
-            return total, [self.describe(r) for r in rows]
+            rows = list(s.execute(query.order_by(Record.ingested_at.desc(), Record.id)
+                                  .offset(offset).limit(limit)).scalars())
+        held = self.holds([r.id for r in rows])
+        return total, [{**self.describe(r), "holds": held.get(r.id, [])} for r in rows]
 
     def review_queue(self, actor: Actor, limit: int = 50) -> list[dict]:
         """The 待分类 queue, oldest first."""

@@ -19,6 +19,8 @@ def _show_human(d: dict) -> None:
               ("保管期限", f"{d['retention']['period']} 至 {d['retention']['until'] or '永久'}")]
     for label, value in labels:
         click.echo(f"{label}：{value if value is not None else '—'}")
+    if d.get("holds"):
+        click.echo(f"冻结：{'、'.join(d['holds'])}（冻结中，不能销毁）")
     for h in d.get("history", []):
         click.echo(f"  v{h['version']} {h['at']} {h['by']}：{h['reason']}")
     if "text" in d:

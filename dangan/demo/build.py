@@ -14,6 +14,7 @@ from dangan.config import load_settings
 from dangan.demo import render
 from dangan.demo.corpus import DEFAULT_PROJECTS, generate
 from dangan.demo.loans import add_demo_loans
+from dangan.demo.retention import build_retention_demo
 
 DEMO_PASSWORD = "dangan-demo"
 PEOPLE = {
@@ -67,6 +68,7 @@ def build_demo(home: str | None, count: int = 36, scans: int = 4) -> dict:
         files = write_samples(Path(tmp), count=count, scans=scans)
         summary = IngestPipeline(system).ingest(system.actor("wang"), expand_paths(files, {}, Path(tmp)))
     add_demo_loans(system)
+    build_retention_demo(system)  # records falling due, a hold, a destroyed batch
     if hasattr(system, "search_service"):
         system.search_service.sync()
     marker.write_text("ok\n", encoding="utf-8")

@@ -5,6 +5,7 @@ from alembic import context
 import dangan.ingest.models
 import dangan.loans.models  # noqa: F401  (loan and custody tables)
 from dangan.archive.models import Base
+from dangan.retention import models as _retention_models  # noqa: F401  (retention tables)
 
 config = context.config
 engine = config.attributes["engine"]
