@@ -275,3 +275,20 @@ def test_a_hold_that_arrives_after_the_checks_still_stops_the_shredding(people, 
     system.retention.release_hold(system.actor("wang"), "late")
     system.retention.execute(system.actor("wang"), batch)  # resumes with the recorded supervisor and place
     assert _record(system, nos[0]).status == "destroyed"
+
+
+def test_a_record_checked_out_on_a_real_loan_stops_the_batch_until_it_comes_back(people) -> None:
+    """The composition root connects retention to the loans ledger: no fake hook here."""
+    system = people
+    nos = destroyable(system, 2)
+    batch = approved_batch(system, nos)
+    loan = system.loans.request(system.actor("li"), [nos[0]], "核对维修记录", kind="physical", days=7)
+    system.loans.approve(system.actor("wang"), loan["loan_id"])
+    system.loans.checkout(system.actor("wang"), loan["loan_id"])
+    with pytest.raises(Conflict) as err:
+        system.retention.execute(system.actor("wang"), batch, "sun", "档案室")
+    assert nos[0] in str(err.value) and nos[1] not in str(err.value)
+    assert all(_record(system, no).status == "active" for no in nos)
+    system.loans.return_(system.actor("wang"), loan["loan_id"], "intact")
+    system.retention.execute(system.actor("wang"), batch, "sun", "档案室")
+    assert all(_record(system, no).status == "destroyed" for no in nos)
