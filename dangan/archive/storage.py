@@ -1,4 +1,4 @@
-"""Object storage: one interface, a filesystem store now and an S3 store later.
+"""Object storage: one interface, a filesystem store (here) and an S3 store (storage_s3).
 
 Objects hold ciphertext only and are addressed by keys such as
 ``records/<record id>/original``. The interface is what any S3 service can honour:
@@ -353,7 +353,8 @@ class FilesystemStore(ObjectStore):
 
 
 def open_store(url_or_path: str | os.PathLike[str]) -> ObjectStore:
-    """The store a setting names: a path or ``file:///path`` (filesystem), ``s3://`` later."""
+    """The store a setting names: a path or ``file:///path`` (filesystem), or
+    ``s3://bucket[/prefix]?endpoint=…`` (S3, see dangan.archive.storage_s3)."""
     if isinstance(url_or_path, os.PathLike):
         return FilesystemStore(url_or_path)
     text = str(url_or_path).strip()
@@ -371,7 +372,9 @@ def open_store(url_or_path: str | os.PathLike[str]) -> ObjectStore:
             raise InvalidInput(f"file 地址缺少路径：{text}")
         return FilesystemStore(path)
     if scheme == "s3":
-        raise InvalidInput("S3 对象存储尚未实现（S3 store not available yet）：请暂用文件系统路径")
+        from dangan.archive.storage_s3 import S3Store  # the minio client loads only when used
+
+        return S3Store.from_url(text)
     raise InvalidInput(f"不支持的对象存储地址 {text!r}：请使用目录路径、file:/// 或 s3:// 地址")
 
 
