@@ -25,6 +25,7 @@ from dangan.archive.records import RecordsService
 from dangan.archive.scheme import Scheme, load_scheme
 from dangan.archive.storage import ObjectStore, open_store
 from dangan.archive.users import UsersService, create_user
+from dangan.backup.service import BackupService
 from dangan.config import DEFAULT_CONFIG_TEXT, Settings, load_settings
 from dangan.errors import DanganError, InvalidInput, PermissionDenied
 
@@ -77,6 +78,10 @@ class Dangan:
         service = SearchService(self, open_backend("embedded", path=str(cfg.index_path)))
         service.reindex()
         return service
+
+    @cached_property
+    def backups(self) -> BackupService:
+        return BackupService(self)
 
     def actor(self, name: str | None) -> Actor:
         return self.users.actor(name)
