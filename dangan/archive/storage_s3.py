@@ -46,7 +46,7 @@ from minio.error import S3Error, ServerError
 from minio.objectlockconfig import ObjectLockConfig
 
 from dangan.archive.storage import ObjectStore, _validate_prefix, validate_key
-from dangan.errors import DanganError, InvalidInput, NotFound
+from dangan.errors import Conflict, DanganError, InvalidInput, NotFound
 
 T = TypeVar("T")
 
@@ -371,6 +371,8 @@ class S3Store(ObjectStore):
             except S3Error as exc:
                 if exc.code in _MISSING or exc.code == "NoSuchBucket":
                     return
+                if self.object_lock and exc.code in ("AccessDenied", "ObjectLocked", "InvalidRequest"):
+                    raise Conflict(f"对象 {key} 处于 S3 法律保留（WORM），不能删除：请先解除冻结") from None
                 raise
 
         self._retry(f"删除对象 {key}", remove)

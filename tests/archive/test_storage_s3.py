@@ -13,7 +13,7 @@ import pytest
 
 from dangan.archive.storage import open_store
 from dangan.archive.storage_s3 import MIN_PART_SIZE, S3Store, StoreUnavailable, read_credentials_file
-from dangan.errors import InvalidInput
+from dangan.errors import Conflict, InvalidInput
 
 KEY = "records/R1/original"
 
@@ -75,7 +75,7 @@ def test_legal_hold_flags_objects_on_an_object_lock_bucket(s3_url: str) -> None:
     store.set_legal_hold(KEY, True)
     assert store.legal_hold(KEY) is True
     # WORM: while held, the server refuses to remove the stored version
-    with pytest.raises(Exception):  # noqa: B017 - the server's refusal, whatever its wording
+    with pytest.raises(Conflict, match="法律保留"):
         store.delete(KEY)
     assert store.get_bytes(KEY) == b"ciphertext"
     store.set_legal_hold(KEY, False)
@@ -132,3 +132,41 @@ def test_server_away_is_retried_then_reported_clearly(minio_env: dict[str, str])
         store.put_bytes(KEY, b"x")
     with pytest.raises(StoreUnavailable):
         store.exists(KEY)
+
+
+def test_crypto_shredding_destroys_a_held_records_content_and_purge_waits_for_release(
+        s3_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from dangan.archive.records import RecordInput, object_key
+    from dangan.archive.shred import forget_key, purge_objects, remaining_objects
+    from dangan.system import init_archive
+
+    monkeypatch.setenv("DANGAN_STORAGE_URL", s3_url + "?lock=true")
+    monkeypatch.delenv("DANGAN_DATABASE_URL", raising=False)
+    monkeypatch.delenv("DANGAN_KEK", raising=False)
+    system, _ = init_archive(tmp_path / "data", "root", "secofficer", "audit1")
+    try:
+        system.users.add(system.actor("secofficer"), "wang", ["archivist"], "secret")
+        created = system.records.create(system.actor("wang"), io.BytesIO(b"%PDF-1.4 owner file" * 100),
+                                        RecordInput(original_name="a.pdf", media_type="application/pdf",
+                                                    title="业主登记表", category="owner", location="A-01-001-0101",
+                                                    text_pages=[{"page": 1, "text": "业主登记"}]))
+        keys = [object_key(created.record_id, k) for k in ("original", "text")]
+        for key in keys:
+            system.store.set_legal_hold(key, True)  # what a Dangan legal hold does
+        assert all(system.store.legal_hold(k) for k in keys)
+        with system.db.session() as s:
+            rec = system.records.find(s, created.archive_no)
+            forget_key(s, rec)
+        # the content is gone with the key, though WORM keeps the ciphertext for now
+        [result] = system.records.verify(system.actor("audit1"), [created.archive_no])
+        assert result["checks"]["security"] is not True
+        with pytest.raises(Conflict, match="法律保留"):
+            purge_objects(system.store, created.record_id)
+        for key in keys:
+            system.store.set_legal_hold(key, False)  # the hold is released
+        purge_objects(system.store, created.record_id)
+        assert remaining_objects(system.store, created.record_id) == []
+    finally:
+        system.close()
