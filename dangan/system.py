@@ -129,17 +129,23 @@ class Dangan:
         """New KEK; every DEK re-wrapped under it; old KEKs retired once unused."""
         self._require(actor, "keys.rotate", "keys.rotate")
         old = self.keyring.active_id
-        new = self.keyring.rotate()
+        external = self.keyring.source != "file"
+        # An external keyring (DANGAN_KEK) is rotated where it lives: the operator sets the new
+        # key and lists the old in DANGAN_KEK_PREVIOUS; here every data key is re-wrapped.
+        new = old if external else self.keyring.rotate()
         count = self.records.rewrap_all(new)
         with self.db.session() as s:
             still_used = set(s.execute(select(Record.kek_id).distinct()).scalars())
-            for kek_id in list(self.keyring.ids):
-                if kek_id != new and kek_id not in still_used:
-                    self.keyring.retire(kek_id)
+            unused = [k for k in self.keyring.ids if k != new and k not in still_used]
+            for kek_id in unused if not external else []:
+                self.keyring.retire(kek_id)
             _remember_fingerprint(s, self.keyring)
             self.audit.append(s, actor.name, "keys.rotate", new, "ok",
-                              {"previous": old, "rewrapped": count})
-        return {"previous": old, "active": new, "rewrapped": count}
+                              {"previous": old, "rewrapped": count, "unused": unused})
+        data = {"previous": old, "active": new, "rewrapped": count}
+        if external:
+            data["removable"] = unused  # no data key needs them: drop them from DANGAN_KEK_PREVIOUS
+        return data
 
     def close(self) -> None:
         self.db.dispose()
@@ -160,7 +166,8 @@ def _check_key_matches(db: Database, keyring: Keyring) -> None:
         known = s.get(Meta, "kek_fingerprints")
         if known is None:
             return
-        if keyring.fingerprint(keyring.active_id) not in known.value.split(","):
+        prints = known.value.split(",")
+        if not any(keyring.fingerprint(k) in prints for k in keyring.ids):  # (a rotated key: an older one known)
             raise DanganError("密钥与该档案库不匹配：这个数据目录是用另一把密钥初始化的。"
                               "请提供原来的密钥文件或 DANGAN_KEK。")
 
