@@ -37,10 +37,36 @@ free_port() {
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# Go: on PATH, /usr/local/go, or a toolchain fetched once from go.dev into the cache
+# (checked against the SHA-256 that go.dev publishes). Debian's golang-go is too old for MinIO.
+find_go() {
+  local g
+  for g in "$(command -v go 2>/dev/null || true)" /usr/local/go/bin/go "$CACHE/go-toolchain/go/bin/go"; do
+    [ -n "$g" ] && [ -x "$g" ] && { echo "$g"; return 0; }
+  done
+  return 1
+}
+
+fetch_go() {
+  command -v curl >/dev/null || die "curl is needed to download Go"
+  local arch; case "$(uname -m)" in x86_64) arch=amd64 ;; aarch64|arm64) arch=arm64 ;; *) die "no Go download for $(uname -m)" ;; esac
+  local info file sum
+  info=$(curl -fsSL -m 30 'https://go.dev/dl/?mode=json') || die "cannot reach go.dev to download Go; install Go 1.24+ and run again"
+  read -r file sum < <(printf '%s' "$info" | python3 -c 'import json,sys
+a=sys.argv[1]
+f=[f for f in json.load(sys.stdin)[0]["files"] if f["os"]=="linux" and f["arch"]==a and f["kind"]=="archive"][0]
+print(f["filename"], f["sha256"])' "$arch") || die "unexpected answer from go.dev"
+  say "downloading Go ($file) once into $CACHE/go-toolchain"
+  mkdir -p "$CACHE/downloads" "$CACHE/go-toolchain"
+  curl -fsSL --retry 3 -o "$CACHE/downloads/$file" "https://go.dev/dl/$file" || die "Go download failed"
+  echo "$sum  $CACHE/downloads/$file" | sha256sum -c --quiet - || { rm -f "$CACHE/downloads/$file"; die "Go download checksum mismatch"; }
+  tar -C "$CACHE/go-toolchain" -xzf "$CACHE/downloads/$file"
+}
+
 build() {
   [ -x "$BIN" ] && return 0
-  command -v go >/dev/null || [ -x /usr/local/go/bin/go ] || die "Go is needed to build MinIO (https://go.dev/dl/)"
-  local go=go; command -v go >/dev/null || go=/usr/local/go/bin/go
+  local go
+  go=$(find_go) || { fetch_go; go=$(find_go) || die "Go is needed to build MinIO (https://go.dev/dl/)"; }
   mkdir -p "$CACHE"
   exec 8>"$CACHE/.minio-build.lock"
   flock -w 1800 8 || die "another build is still running"
