@@ -65,7 +65,8 @@ class Dangan:
         cfg = self.settings
         if cfg.search_backend == "elasticsearch":
             return SearchService(self, open_backend("elasticsearch", url=cfg.elasticsearch_url,
-                                                    index=cfg.elasticsearch_index))
+                                                    index=cfg.elasticsearch_index,
+                                                    **elastic_client_options(os.environ)))
         try:
             return SearchService(self, open_backend("embedded", path=str(cfg.index_path)))
         except InvalidInput:
@@ -149,6 +150,19 @@ class Dangan:
 
     def close(self) -> None:
         self.db.dispose()
+
+
+def elastic_client_options(env: dict | os._Environ) -> dict:
+    """Elasticsearch with security on: TLS (https:// URL, CA file) and an API key or a user
+    and password, from the environment only (never the config file)."""
+    options: dict = {}
+    if env.get("DANGAN_ES_API_KEY"):
+        options["api_key"] = env["DANGAN_ES_API_KEY"]
+    elif env.get("DANGAN_ES_USERNAME"):
+        options["basic_auth"] = (env["DANGAN_ES_USERNAME"], env.get("DANGAN_ES_PASSWORD", ""))
+    if env.get("DANGAN_ES_CA_CERTS"):
+        options["ca_certs"] = env["DANGAN_ES_CA_CERTS"]
+    return options
 
 
 def _remember_fingerprint(s, keyring: Keyring) -> None:  # type: ignore[no-untyped-def]

@@ -119,3 +119,13 @@ def test_the_key_file_can_live_outside_the_data_directory_and_outside_backups(
         assert all(r["ok"] for r in copy.records.verify(copy.actor("audit1"), numbers))
     finally:
         copy.close()
+
+
+def test_elasticsearch_credentials_come_from_the_environment() -> None:
+    from dangan.system import elastic_client_options
+
+    assert elastic_client_options({}) == {}
+    assert elastic_client_options({"DANGAN_ES_API_KEY": "k", "DANGAN_ES_CA_CERTS": "/etc/ca.pem"}) == {
+        "api_key": "k", "ca_certs": "/etc/ca.pem"}
+    assert elastic_client_options({"DANGAN_ES_USERNAME": "dangan", "DANGAN_ES_PASSWORD": "pw"}) == {
+        "basic_auth": ("dangan", "pw")}
