@@ -25,9 +25,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dangan.archive.records import RecordInput  # noqa: E402
-from dangan.backup.service import restore  # noqa: E402
-from dangan.system import init_archive, open_dangan  # noqa: E402
+from dangan.archive.records import RecordInput
+from dangan.backup.service import restore
+from dangan.system import init_archive, open_dangan
 
 PASS = "benchmark passphrase"
 

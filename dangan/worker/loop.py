@@ -80,6 +80,7 @@ class Worker:
         self.echo = echo or (lambda _m: None)
         self.stats = WorkerStats(name=f"{socket.gethostname()}:{os.getpid()}")
         self._stop = False
+        self.failures = 0  # rounds in a row cut short by an outage
 
     def stop(self, *_args: object) -> None:
         self._stop = True
@@ -114,7 +115,9 @@ class Worker:
             except DanganError as exc:  # the store or database away: the jobs wait for the next round
                 self.stats.errors.append(str(exc))
                 self.echo(f"批次 {batch_id} 中断：{exc}（稍后重试）")
-                continue
+                self.failures += 1
+                break
+            self.failures = 0
             self.stats.batches += 1
             self.stats.jobs += summary.done_now
             done += summary.done_now
@@ -134,7 +137,9 @@ class Worker:
                 self.round()
                 if once or (max_rounds is not None and self.stats.rounds >= max_rounds):
                     break
-                deadline = time.monotonic() + self.poll
+                # after an outage, wait longer each time (up to a minute) before trying again
+                pause = min(60.0, self.poll * 2 ** min(self.failures, 6)) if self.failures else self.poll
+                deadline = time.monotonic() + pause
                 while not self._stop and time.monotonic() < deadline:
                     time.sleep(min(0.2, self.poll))
         finally:

@@ -25,9 +25,9 @@ ROOT = Path(__file__).resolve().parents[2]
 DANGAN = Path(sys.executable).parent / "dangan"
 
 
-def repair_pdfs(tmp_path: Path, n: int) -> list[Item]:
+def repair_pdfs(tmp_path: Path, n: int, start: int = 0) -> list[Item]:
     items = []
-    for i in range(n):
+    for i in range(start, start + n):
         text = (f"维修工单 第{i:04d}号\n项目名称：翠湖花园\n房号：A区1栋1单元{101 + i}室\n"
                 f"报修内容：电梯门第{i}次卡滞，已调整门机。\n维修编码：01{i:04d}")
         path = render.text_pdf(tmp_path / f"repair{i:03d}.pdf", [text])
