@@ -135,8 +135,10 @@ def check(dump_dir: Path, manifest: dict) -> None:
 
 
 def load(engine: Engine, dump_dir: Path, manifest: dict,
-         skip: Callable[[str, dict], bool] | None = None) -> dict[str, int]:
-    """Insert the dumped rows into the (migrated, empty) database; one transaction."""
+         skip: Callable[[str, dict], bool] | None = None,
+         after: Callable[[Connection], None] | None = None) -> dict[str, int]:
+    """Insert the dumped rows into the (migrated, empty) database; one transaction, which
+    `after(conn)` may add to (a marker that commits with the rows)."""
     target = {t.name: t for t in tables(engine)}
     missing = sorted(set(manifest) - set(target))
     if missing:
@@ -165,6 +167,8 @@ def load(engine: Engine, dump_dir: Path, manifest: dict,
             counts[name] = n
         if engine.dialect.name == "postgresql":
             _advance_sequences(conn, target)
+        if after is not None:
+            after(conn)
     return counts
 
 

@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from dangan.archive.db import Database
 from dangan.archive.models import Meta, Record
@@ -52,14 +52,6 @@ def migrate_archive(system, actor: Actor, to_config: str, target_home: str | Non
                                       if k not in ("DANGAN_DATABASE_URL", "DANGAN_STORAGE_URL", "DANGAN_HOME")})
     if target.db_url == system.settings.db_url or target.store_url == system.settings.store_url:
         raise InvalidInput("目标配置的数据库或对象存储与当前相同：迁移需要另一套后端")
-    # the keyring goes along (same keys: the wrapped data keys stay valid)
-    if system.keyring.source == "file" and system.keyring.path is not None:
-        if not target.keyring_path.exists():
-            shutil.copy2(system.keyring.path, target.keyring_path)
-            os.chmod(target.keyring_path, 0o600)
-        elif target.keyring_path.read_bytes() != system.keyring.path.read_bytes():
-            raise Conflict(f"目标的密钥文件 {target.keyring_path} 与本档案库的不同：拒绝覆盖")
-
     report: dict = {"home": str(home), "database": _redact(target.db_url), "store": target.store_url.split("?")[0],
                     "rows": 0, "objects_copied": 0, "objects_skipped": 0, "bytes_copied": 0,
                     "verified": 0, "mismatched": [], "resumed": False}
@@ -72,15 +64,16 @@ def migrate_archive(system, actor: Actor, to_config: str, target_home: str | Non
             if mark is None or not mark.value.startswith(source_id):
                 raise Conflict("目标数据库已有另一个档案库：迁移需要空数据库")
             report["resumed"] = True
-        else:
+        _copy_keyring(system, target)
+        if not report["resumed"]:
             say("复制数据库…")
             db.migrate()
             with tempfile.TemporaryDirectory(prefix="dangan-migrate-") as tmp:
                 tables = dbcopy.dump(system.db.engine, Path(tmp))
-                counts = dbcopy.load(db.engine, Path(tmp), tables)
+                stamp = f"{source_id}|{dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}"
+                counts = dbcopy.load(db.engine, Path(tmp), tables, after=lambda conn: conn.execute(
+                    insert(Meta).values(key=MARK, value=stamp)))
             report["rows"] = sum(counts.values())
-            with db.session() as s:
-                s.add(Meta(key=MARK, value=f"{source_id}|{dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}"))
     finally:
         db.dispose()
 
@@ -132,6 +125,16 @@ def migrate_archive(system, actor: Actor, to_config: str, target_home: str | Non
     if report["mismatched"]:
         raise Conflict(f"迁移后核对发现 {len(report['mismatched'])} 件不一致（如 {report['mismatched'][0]}）：请重新运行迁移")
     return report
+
+
+def _copy_keyring(system, target) -> None:  # type: ignore[no-untyped-def]
+    """The keyring goes along (same keys: the wrapped data keys stay valid)."""
+    if system.keyring.source == "file" and system.keyring.path is not None:
+        if not target.keyring_path.exists():
+            shutil.copy2(system.keyring.path, target.keyring_path)
+            os.chmod(target.keyring_path, 0o600)
+        elif target.keyring_path.read_bytes() != system.keyring.path.read_bytes():
+            raise Conflict(f"目标的密钥文件 {target.keyring_path} 与本档案库的不同：拒绝覆盖")
 
 
 def _redact(url: str) -> str:
