@@ -101,6 +101,10 @@ class ObjectStore(ABC):
         release. Stores without object lock have nothing to flag."""
         return None
 
+    def describe(self) -> dict[str, object]:
+        """What an operator may see about the store (never credentials)."""
+        return {"kind": type(self).__name__}
+
     def put_bytes(self, key: str, data: bytes) -> int:
         """Store a small object held in memory."""
         return self.put(key, [data])
@@ -169,6 +173,9 @@ class FilesystemStore(ObjectStore):
 
     def __repr__(self) -> str:
         return f"FilesystemStore({str(self.root)!r})"
+
+    def describe(self) -> dict[str, object]:
+        return {"kind": "filesystem", "root": str(self.root)}
 
     def _path(self, key: str) -> Path:
         return self.root.joinpath(*validate_key(key).split("/"))

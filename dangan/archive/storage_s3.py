@@ -175,6 +175,10 @@ class S3Store(ObjectStore):
     def __repr__(self) -> str:
         return f"S3Store({self.endpoint!r}, bucket={self.bucket!r}, prefix={self.prefix!r})"
 
+    def describe(self) -> dict[str, object]:
+        return {"kind": "s3", "endpoint": self.endpoint, "bucket": self.bucket, "prefix": self.prefix,
+                "object_lock": self.object_lock, "part_size": self.part_size}
+
     # -- plumbing ------------------------------------------------------------------------
 
     def _name(self, key: str) -> str:

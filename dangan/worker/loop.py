@@ -36,6 +36,7 @@ from dangan.errors import DanganError
 from dangan.ingest import pipeline as pipeline_mod
 from dangan.ingest.models import PENDING, RUNNING, IngestBatch, IngestJob
 from dangan.ingest.pipeline import IngestPipeline
+from dangan.worker.queue import sweep_spool
 
 
 @dataclass
@@ -123,6 +124,10 @@ class Worker:
             done += summary.done_now
             if summary.done_now:
                 self.echo(f"批次 {batch_id}：本进程完成 {summary.done_now} 件（{summary.line()}）")
+        try:
+            sweep_spool(self.system)
+        except OSError as exc:
+            self.stats.errors.append(f"清理上传暂存失败：{exc.strerror}")
         if self.outbox:
             try:
                 self.stats.indexed += self.system.search_service.sync() or 0
