@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from dangan.archive.models import Outbox
 from dangan.errors import DanganError
@@ -94,9 +95,21 @@ class Worker:
                 .distinct().order_by(IngestJob.batch_id)).scalars())
 
     def round(self) -> int:
-        """One pass over the queue; returns the number of jobs this worker finished."""
-        done = 0
+        """One pass over the queue; returns the number of jobs this worker finished. The
+        database or the object store being away (a restart) costs the round, not the
+        worker: it backs off and tries again, reconnecting then."""
         self.stats.rounds += 1
+        try:
+            return self._round()
+        except (DanganError, SQLAlchemyError) as exc:
+            what = str(exc) if isinstance(exc, DanganError) else f"数据库暂不可用（{type(exc).__name__}）"
+            self.stats.errors.append(what)
+            self.echo(f"本轮中断：{what}（稍后重试）")
+            self.failures += 1
+            return 0
+
+    def _round(self) -> int:
+        done = 0
         try:
             self.stats.recovered += self.pipeline.recover()
         except DanganError as exc:

@@ -79,3 +79,47 @@ def test_object_store_outage_mid_batch_jobs_wait_and_finish_when_it_returns(
         assert all(r["ok"] for r in system.records.verify(system.actor("audit1")))
     finally:
         system.close()
+
+
+@pytest.fixture
+def own_postgres(tmp_path: Path, pg_server_url: str) -> Iterator[tuple[str, object]]:
+    """A private PostgreSQL cluster (scripts/postgres.sh in a temp folder, on its own port)
+    that this test may stop and start."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    env = dict(os.environ, DANGAN_PG_DIR=str(tmp_path / "pg"), DANGAN_PG_PORT=str(port))
+    script = str(ROOT / "scripts" / "postgres.sh")
+
+    def run(verb: str) -> str:
+        return subprocess.run([script, verb], env=env, capture_output=True, text=True, check=True,
+                              timeout=180).stdout.strip()
+
+    url = run("start").splitlines()[-1]
+    yield url, run
+    run("stop")
+
+
+def test_postgres_restart_mid_queue_workers_reconnect_and_finish(
+        own_postgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url, run = own_postgres
+    monkeypatch.setenv("DANGAN_DATABASE_URL", url)
+    monkeypatch.delenv("DANGAN_STORAGE_URL", raising=False)
+    monkeypatch.delenv("DANGAN_KEK", raising=False)
+    system, _ = init_archive(tmp_path / "data", "root", "secofficer", "audit1")
+    try:
+        _populate(system)
+        IngestPipeline(system).add_batch(system.actor("wang"), repair_pdfs(tmp_path, 3), "queue")
+        run("stop")
+        worker = Worker(system, processes=1, poll=0.05)
+        stats = worker.run(max_rounds=2)  # the database is away: rounds fail, the worker lives
+        assert stats.jobs == 0 and any("数据库暂不可用" in e for e in stats.errors)
+        run("start")
+        stats = worker.run(once=True)  # the same worker, reconnected
+        assert stats.jobs == 3
+        with system.db.read() as s:
+            assert len(list(s.execute(select(Record)).scalars())) == 3
+        assert all(r["ok"] for r in system.records.verify(system.actor("audit1")))
+    finally:
+        system.close()
