@@ -270,3 +270,49 @@ def test_open_store_decodes_file_url_escapes(tmp_path: Path) -> None:
 def test_open_store_refuses_what_it_cannot_open(spec: str, message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
         open_store(spec)
+
+
+def test_a_full_disk_is_a_clear_error_and_leaves_nothing(fs_store: FilesystemStore,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from dangan.archive.storage import StoreFull
+
+    real_write = os.write
+
+    def full(fd: int, data: bytes) -> int:
+        if len(data) > 100:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    fs_store.put_bytes("records/R1/original", b"earlier")
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(StoreFull, match="空间已满"):
+        fs_store.put("records/R2/original", [b"x" * 4096])
+    monkeypatch.setattr(os, "write", real_write)
+    assert all_files(fs_store.root) == ["records/R1/original"]
+
+
+def test_a_full_disk_fails_the_ingest_cleanly(sqlite_system, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from dangan.archive.models import Record
+    from dangan.archive.records import RecordInput
+    from dangan.archive.storage import StoreFull
+
+    real_write = os.write
+
+    def full(fd: int, data: bytes) -> int:
+        if len(data) > 1000:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(StoreFull):
+        sqlite_system.records.create(sqlite_system.actor("wang"), io.BytesIO(os.urandom(50_000)),
+                                     RecordInput(original_name="a.pdf", media_type="application/pdf", title="x",
+                                                 category="maintenance", location="A-01"))
+    monkeypatch.setattr(os, "write", real_write)
+    with sqlite_system.db.read() as s:
+        assert s.query(Record).count() == 0
+    assert list(sqlite_system.store.keys("records/")) == []
