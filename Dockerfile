@@ -1,4 +1,5 @@
-# Dangan: the web app, the inbox watcher and the CLI in one image.
+# Dangan: the web app (gunicorn), the ingest workers (dangan worker), the inbox watcher and
+# the CLI in one image. docker-compose.yml runs it against PostgreSQL, MinIO and Elasticsearch.
 FROM python:3.11-slim-bookworm
 
 RUN apt-get update \

@@ -14,10 +14,12 @@ bootstrap:
 run: bootstrap
 	@$(DANGAN) --home $(HOME_DIR) demo --serve --port $(PORT)
 
-## make test: the whole suite, against SQLite and real PostgreSQL and Elasticsearch servers
+## make test: the whole suite, against SQLite and real PostgreSQL, Elasticsearch and MinIO servers
+## (MinIO is built from source once, ~4 min, and cached in ~/.cache/dangan)
 test: bootstrap
 	@scripts/postgres.sh start >/dev/null
 	@scripts/elasticsearch.sh start >/dev/null
+	@scripts/minio.sh start >/dev/null
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
@@ -27,8 +29,10 @@ lint: bootstrap
 services: bootstrap
 	@scripts/postgres.sh start
 	@scripts/elasticsearch.sh start
+	@scripts/minio.sh start
 
 services-stop:
+	@scripts/minio.sh stop || true
 	@scripts/elasticsearch.sh stop || true
 	@scripts/postgres.sh stop || true
 

@@ -29,6 +29,11 @@ url = ""
 # DANGAN_STORAGE_URL. Empty: the filesystem store in <data>/objects.
 url = ""
 
+[keys]
+# DANGAN_KEYRING_FILE. Empty: keyring.json in the data directory. A path elsewhere (another
+# disk, a mounted secret) keeps the key apart from the data and from backups of it.
+file = ""
+
 [crypto]
 # DANGAN_CIPHER_SUITE: "aes256gcm-sha256" (default) or "sm4gcm-sm3" (国密).
 suite = "aes256gcm-sha256"
@@ -65,6 +70,7 @@ class Settings:
     home: Path
     database_url: str = ""
     storage_url: str = ""
+    keyring_file: str = ""
     cipher_suite: str = "aes256gcm-sha256"
     search_backend: str = "embedded"
     elasticsearch_url: str = "http://127.0.0.1:9200"
@@ -84,7 +90,7 @@ class Settings:
 
     @property
     def keyring_path(self) -> Path:
-        return self.home / "keyring.json"
+        return Path(self.keyring_file).expanduser().absolute() if self.keyring_file else self.home / "keyring.json"
 
     @property
     def scheme_path(self) -> Path:
@@ -107,6 +113,7 @@ class Settings:
 _KEYS: dict[tuple[str, str], tuple[str, str]] = {
     ("database", "url"): ("database_url", "DANGAN_DATABASE_URL"),
     ("storage", "url"): ("storage_url", "DANGAN_STORAGE_URL"),
+    ("keys", "file"): ("keyring_file", "DANGAN_KEYRING_FILE"),
     ("crypto", "suite"): ("cipher_suite", "DANGAN_CIPHER_SUITE"),
     ("search", "backend"): ("search_backend", "DANGAN_SEARCH_BACKEND"),
     ("search", "elasticsearch_url"): ("elasticsearch_url", "DANGAN_ES_URL"),

@@ -25,6 +25,7 @@ from dangan.archive.records import RecordsService
 from dangan.archive.scheme import Scheme, load_scheme
 from dangan.archive.storage import ObjectStore, open_store
 from dangan.archive.users import UsersService, create_user
+from dangan.backup.service import BackupService
 from dangan.config import DEFAULT_CONFIG_TEXT, Settings, load_settings
 from dangan.errors import DanganError, InvalidInput, PermissionDenied
 from dangan.loans.custody import CustodyService
@@ -87,7 +88,8 @@ class Dangan:
         cfg = self.settings
         if cfg.search_backend == "elasticsearch":
             return SearchService(self, open_backend("elasticsearch", url=cfg.elasticsearch_url,
-                                                    index=cfg.elasticsearch_index))
+                                                    index=cfg.elasticsearch_index,
+                                                    **elastic_client_options(os.environ)))
         try:
             return SearchService(self, open_backend("embedded", path=str(cfg.index_path)))
         except InvalidInput:
@@ -100,6 +102,10 @@ class Dangan:
         service = SearchService(self, open_backend("embedded", path=str(cfg.index_path)))
         service.reindex()
         return service
+
+    @cached_property
+    def backups(self) -> BackupService:
+        return BackupService(self)
 
     def actor(self, name: str | None) -> Actor:
         return self.users.actor(name)
@@ -147,20 +153,39 @@ class Dangan:
         """New KEK; every DEK re-wrapped under it; old KEKs retired once unused."""
         self._require(actor, "keys.rotate", "keys.rotate")
         old = self.keyring.active_id
-        new = self.keyring.rotate()
+        external = self.keyring.source != "file"
+        # An external keyring (DANGAN_KEK) is rotated where it lives: the operator sets the new
+        # key and lists the old in DANGAN_KEK_PREVIOUS; here every data key is re-wrapped.
+        new = old if external else self.keyring.rotate()
         count = self.records.rewrap_all(new)
         with self.db.session() as s:
             still_used = set(s.execute(select(Record.kek_id).distinct()).scalars())
-            for kek_id in list(self.keyring.ids):
-                if kek_id != new and kek_id not in still_used:
-                    self.keyring.retire(kek_id)
+            unused = [k for k in self.keyring.ids if k != new and k not in still_used]
+            for kek_id in unused if not external else []:
+                self.keyring.retire(kek_id)
             _remember_fingerprint(s, self.keyring)
             self.audit.append(s, actor.name, "keys.rotate", new, "ok",
-                              {"previous": old, "rewrapped": count})
-        return {"previous": old, "active": new, "rewrapped": count}
+                              {"previous": old, "rewrapped": count, "unused": unused})
+        data = {"previous": old, "active": new, "rewrapped": count}
+        if external:
+            data["removable"] = unused  # no data key needs them: drop them from DANGAN_KEK_PREVIOUS
+        return data
 
     def close(self) -> None:
         self.db.dispose()
+
+
+def elastic_client_options(env: dict | os._Environ) -> dict:
+    """Elasticsearch with security on: TLS (https:// URL, CA file) and an API key or a user
+    and password, from the environment only (never the config file)."""
+    options: dict = {}
+    if env.get("DANGAN_ES_API_KEY"):
+        options["api_key"] = env["DANGAN_ES_API_KEY"]
+    elif env.get("DANGAN_ES_USERNAME"):
+        options["basic_auth"] = (env["DANGAN_ES_USERNAME"], env.get("DANGAN_ES_PASSWORD", ""))
+    if env.get("DANGAN_ES_CA_CERTS"):
+        options["ca_certs"] = env["DANGAN_ES_CA_CERTS"]
+    return options
 
 
 def _remember_fingerprint(s, keyring: Keyring) -> None:  # type: ignore[no-untyped-def]
@@ -178,7 +203,8 @@ def _check_key_matches(db: Database, keyring: Keyring) -> None:
         known = s.get(Meta, "kek_fingerprints")
         if known is None:
             return
-        if keyring.fingerprint(keyring.active_id) not in known.value.split(","):
+        prints = known.value.split(",")
+        if not any(keyring.fingerprint(k) in prints for k in keyring.ids):  # (a rotated key: an older one known)
             raise DanganError("密钥与该档案库不匹配：这个数据目录是用另一把密钥初始化的。"
                               "请提供原来的密钥文件或 DANGAN_KEK。")
 

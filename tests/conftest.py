@@ -118,3 +118,36 @@ def sqlite_system(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     _populate(dangan)
     yield dangan
     dangan.close()
+
+
+@pytest.fixture(scope="session")
+def minio_server() -> dict[str, str]:
+    """The private MinIO of scripts/minio.sh (built once, cached in ~/.cache/dangan):
+    endpoint and credentials. It fails with the reason if it cannot start; skipped only when
+    a developer sets DANGAN_SKIP_MINIO=1 on purpose."""
+    if os.environ.get("DANGAN_SKIP_MINIO") == "1":
+        pytest.skip("DANGAN_SKIP_MINIO=1: MinIO tests skipped on request")
+    script = str(ROOT / "scripts" / "minio.sh")
+    proc = subprocess.run([script, "start"], capture_output=True, text=True, timeout=1800)
+    if proc.returncode != 0:
+        pytest.fail(f"MinIO test server did not start: {proc.stderr.strip()[-500:]}")
+    env = subprocess.run([script, "env"], capture_output=True, text=True, timeout=60, check=True).stdout
+    out = {}
+    for line in env.splitlines():
+        name, _, value = line.removeprefix("export ").partition("=")
+        out[name] = value
+    return out
+
+
+@pytest.fixture
+def minio_env(minio_server: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """MinIO's endpoint and credentials in the environment, as a deployment sets them."""
+    for name, value in minio_server.items():
+        monkeypatch.setenv(name, value)
+    return minio_server
+
+
+@pytest.fixture
+def s3_url(minio_env: dict[str, str]) -> str:
+    """A fresh bucket's URL (the store creates it on first write)."""
+    return f"s3://t-{uuid.uuid4().hex[:16]}"

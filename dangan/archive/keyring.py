@@ -39,6 +39,8 @@ except ImportError:  # pragma: no cover - Windows
 
 KEYRING_FILENAME = "keyring.json"
 ENV_VAR = "DANGAN_KEK"
+PREVIOUS_VAR = "DANGAN_KEK_PREVIOUS"
+AUDIT_VAR = "DANGAN_AUDIT_KEY"
 FORMAT = "dangan-keyring"
 FORMAT_VERSION = 1
 AUDIT_KEY_SIZE = 32
@@ -108,22 +110,40 @@ class Keyring:
         """The keyring from ``DANGAN_KEK`` if set in `env` (default os.environ), else from the file."""
         env = os.environ if env is None else env
         if env.get(ENV_VAR):
-            return cls.from_env(env[ENV_VAR])
+            previous = [v for v in re.split(r"[\s,]+", env.get(PREVIOUS_VAR, "")) if v]
+            return cls.from_env(env[ENV_VAR], previous=previous, audit=env.get(AUDIT_VAR) or None)
         return cls._read(Path(path))
 
     @classmethod
-    def from_env(cls, value: str) -> Keyring:
-        """One KEK given as base64 (``openssl rand -base64 32``); the audit key is derived from it."""
-        hint = f"环境变量 {ENV_VAR} 必须是 32 字节随机密钥的 base64 编码（可用 openssl rand -base64 32 生成）"
-        try:
-            kek = base64.b64decode(value.strip(), validate=True)
-        except (binascii.Error, ValueError):
-            raise InvalidInput(hint) from None
-        if len(kek) != KEK_SIZE:
-            raise InvalidInput(hint)
-        audit = HKDF(hashes.SHA256(), AUDIT_KEY_SIZE, None, _ENV_AUDIT_INFO).derive(kek)
+    def from_env(cls, value: str, previous: list[str] | None = None, audit: str | None = None) -> Keyring:
+        """The active KEK given as base64 (``openssl rand -base64 32``), plus earlier KEKs
+        kept for unwrapping (``DANGAN_KEK_PREVIOUS``, newest first) until `dangan keys
+        rotate` has re-wrapped every data key under the active one.
+
+        The audit key is ``DANGAN_AUDIT_KEY`` if given (recommended: it then never depends
+        on a KEK), else derived from the OLDEST KEK listed — so a rotation that keeps the
+        first key in ``DANGAN_KEK_PREVIOUS`` keeps the audit chain verifiable."""
+
+        def decode(text: str, var: str) -> bytes:
+            hint = f"环境变量 {var} 必须是 32 字节随机密钥的 base64 编码（可用 openssl rand -base64 32 生成）"
+            try:
+                key = base64.b64decode(text.strip(), validate=True)
+            except (binascii.Error, ValueError):
+                raise InvalidInput(hint) from None
+            if len(key) != KEK_SIZE:
+                raise InvalidInput(hint)
+            return key
+
+        kek = decode(value, ENV_VAR)
+        older = [decode(v, PREVIOUS_VAR) for v in previous or []]
+        if audit:
+            audit_key = decode(audit, AUDIT_VAR)
+        else:
+            audit_key = HKDF(hashes.SHA256(), AUDIT_KEY_SIZE, None, _ENV_AUDIT_INFO).derive((older or [kek])[-1])
         kek_id = "env-" + key_check_value(kek)[:8]
-        return cls({kek_id: kek}, kek_id, audit, source="env")
+        keks = {"env-" + key_check_value(k)[:8]: k for k in older}
+        keks[kek_id] = kek
+        return cls(keks, kek_id, audit_key, source="env")
 
     @classmethod
     def _read(cls, path: Path) -> Keyring:

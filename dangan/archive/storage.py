@@ -1,4 +1,4 @@
-"""Object storage: one interface, a filesystem store now and an S3 store later.
+"""Object storage: one interface, a filesystem store (here) and an S3 store (storage_s3).
 
 Objects hold ciphertext only and are addressed by keys such as
 ``records/<record id>/original``. The interface is what any S3 service can honour:
@@ -10,6 +10,7 @@ prefix listing. Nothing here exposes a path, so callers cannot come to depend on
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import secrets
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
-from dangan.errors import Conflict, InvalidInput, NotFound
+from dangan.errors import Conflict, DanganError, InvalidInput, NotFound
 
 MAX_KEY_LENGTH = 1024  # S3's limit, so keys stay portable between stores
 MAX_SEGMENT_LENGTH = 200  # leaves room for the temp-file suffix under NAME_MAX (255)
@@ -30,6 +31,15 @@ _SEGMENT = re.compile(r"[A-Za-z0-9._-]+")
 WRITEBACK_BATCH = 8 << 20
 _FADVISE = getattr(os, "posix_fadvise", None)
 _TEMP_MARK = "~tmp"  # '~' cannot occur in a key, so a temp file never looks like an object
+
+
+_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+class StoreFull(DanganError):
+    """No room left in the object store: nothing was written; retry once there is room."""
+
+    http_status = 503  # the caller's work waits for a retry (a queued job is not refused)
 
 
 def validate_key(key: str) -> str:
@@ -101,6 +111,10 @@ class ObjectStore(ABC):
         release. Stores without object lock have nothing to flag."""
         return None
 
+    def describe(self) -> dict[str, object]:
+        """What an operator may see about the store (never credentials)."""
+        return {"kind": type(self).__name__}
+
     def put_bytes(self, key: str, data: bytes) -> int:
         """Store a small object held in memory."""
         return self.put(key, [data])
@@ -170,6 +184,9 @@ class FilesystemStore(ObjectStore):
     def __repr__(self) -> str:
         return f"FilesystemStore({str(self.root)!r})"
 
+    def describe(self) -> dict[str, object]:
+        return {"kind": "filesystem", "root": str(self.root)}
+
     def _path(self, key: str) -> Path:
         return self.root.joinpath(*validate_key(key).split("/"))
 
@@ -237,11 +254,13 @@ class FilesystemStore(ObjectStore):
                 os.replace(tmp, path)
             except IsADirectoryError:
                 raise Conflict(f"对象键冲突：{key!r} 已是其他对象的前缀目录") from None
-        except BaseException:
+        except BaseException as exc:
             if fd >= 0:
                 os.close(fd)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
+            if isinstance(exc, OSError) and exc.errno in _FULL:
+                raise StoreFull(f"对象存储空间已满（{self.root}）：对象 {key} 未写入，请扩容或清理后重试") from None
             raise
         _fsync_dir(path.parent)
         return total
@@ -353,7 +372,8 @@ class FilesystemStore(ObjectStore):
 
 
 def open_store(url_or_path: str | os.PathLike[str]) -> ObjectStore:
-    """The store a setting names: a path or ``file:///path`` (filesystem), ``s3://`` later."""
+    """The store a setting names: a path or ``file:///path`` (filesystem), or
+    ``s3://bucket[/prefix]?endpoint=…`` (S3, see dangan.archive.storage_s3)."""
     if isinstance(url_or_path, os.PathLike):
         return FilesystemStore(url_or_path)
     text = str(url_or_path).strip()
@@ -371,8 +391,10 @@ def open_store(url_or_path: str | os.PathLike[str]) -> ObjectStore:
             raise InvalidInput(f"file 地址缺少路径：{text}")
         return FilesystemStore(path)
     if scheme == "s3":
-        raise InvalidInput("S3 对象存储尚未实现（S3 store not available yet）：请暂用文件系统路径")
+        from dangan.archive.storage_s3 import S3Store  # the minio client loads only when used
+
+        return S3Store.from_url(text)
     raise InvalidInput(f"不支持的对象存储地址 {text!r}：请使用目录路径、file:/// 或 s3:// 地址")
 
 
-__all__ = ["FilesystemStore", "ObjectStore", "open_store", "validate_key"]
+__all__ = ["FilesystemStore", "ObjectStore", "StoreFull", "open_store", "validate_key"]

@@ -15,6 +15,7 @@ from dangan.demo import render
 from dangan.demo.corpus import DEFAULT_PROJECTS, generate
 from dangan.demo.loans import add_demo_loans
 from dangan.demo.retention import build_retention_demo
+from dangan.demo.scale import add_scale_demo
 
 DEMO_PASSWORD = "dangan-demo"
 PEOPLE = {
@@ -71,6 +72,7 @@ def build_demo(home: str | None, count: int = 36, scans: int = 4) -> dict:
     build_retention_demo(system)  # records falling due, a hold, a destroyed batch
     if hasattr(system, "search_service"):
         system.search_service.sync()
+    add_scale_demo(system)  # a batch worked by the queue's worker, and a first backup
     marker.write_text("ok\n", encoding="utf-8")
     return {"message": f"演示档案库已建好：{settings.home}\n{summary.line()}\n{_logins()}",
             "summary": summary}

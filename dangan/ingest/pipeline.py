@@ -458,6 +458,8 @@ class IngestPipeline:
             created = self.system.records.create(actor, Path(job.path), data, record_id=job.record_id,
                                                  within=within)
         except DanganError as exc:
+            if exc.http_status == 503:  # the object store is away: the job waits for a retry, not refused
+                raise
             return self._finish(job, self._result(job.name, "rejected", error=str(exc)))
         if "result" in holder:
             return holder["result"]

@@ -1,0 +1,1 @@
+"""Backup and restore (dangan backup / dangan restore): see dangan.backup.service."""

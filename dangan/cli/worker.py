@@ -1,0 +1,78 @@
+"""`dangan worker` (CONTRACT.md): one ingest/outbox worker process; several may run.
+`dangan worker submit PATH...` queues files for the workers; `dangan worker status`
+shows the queue."""
+
+from __future__ import annotations
+
+import click
+
+from dangan.cli.base import JSON_OPT, Ctx, emit, handled, main, parse_date, pass_ctx
+from dangan.ingest.pipeline import IngestPipeline, workdir
+from dangan.ingest.sources import expand_paths
+from dangan.worker.loop import Worker, queue_status, set_lease
+
+
+@main.group("worker", invoke_without_command=True)
+@click.option("--once", is_flag=True, help="处理完队列中现有的工作后退出。")
+@click.option("--poll", type=float, default=2.0, show_default=True, help="队列空闲时的轮询间隔（秒）。")
+@click.option("--processes", type=int, default=None, help="识别进程数（默认按配置，0 为每核一个）。")
+@click.option("--lease", type=float, default=600.0, show_default=True,
+              help="其他主机上的工作进程失联多少秒后，其任务由别的进程接手（心跳为四分之一）。")
+@click.option("--no-outbox", is_flag=True, help="不处理检索索引的发件箱。")
+@JSON_OPT
+@click.pass_context
+@handled
+def worker(ctx: click.Context, once: bool, poll: float, processes: int | None, lease: float,
+           no_outbox: bool, as_json: bool) -> None:
+    """入库工作进程：从数据库队列领取入库任务并处理检索发件箱；可在多台机器上同时运行多个。"""
+    if ctx.invoked_subcommand is not None:
+        return
+    c: Ctx = ctx.obj
+    if lease < 4:
+        raise click.BadParameter("租约至少 4 秒", param_hint="--lease")
+    set_lease(lease)
+    echo = None if as_json else (lambda m: click.echo(m, err=True))
+    w = Worker(c.system, processes=processes, poll=poll, outbox=not no_outbox, echo=echo)
+    if echo:
+        echo(f"工作进程 {w.stats.name} 已启动（{'处理一轮后退出' if once else 'Ctrl+C 或 SIGTERM 停止'}）")
+    try:
+        stats = w.run(once=once)
+    except KeyboardInterrupt:
+        stats = w.stats
+    emit(stats.as_dict(), as_json, lambda d: click.echo(
+        f"工作进程 {d['name']} 结束：{d['rounds']} 轮，完成 {d['jobs']} 件，接手 {d['recovered']} 件，"
+        f"索引 {d['indexed']} 条"))
+
+
+@worker.command("submit")
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--category", help="类别（键或代码）。")
+@click.option("--location", help="位置编码。")
+@click.option("--title")
+@click.option("--date", "date_", help="文件日期 YYYY-MM-DD。")
+@click.option("--security")
+@JSON_OPT
+@pass_ctx
+@handled
+def worker_submit(c: Ctx, paths: tuple[str, ...], category: str | None, location: str | None,
+                  title: str | None, date_: str | None, security: str | None, as_json: bool) -> None:
+    """把文件放进入库队列（由 dangan worker 处理），立即返回批次号。"""
+    explicit = {"category": category, "location": location, "title": title,
+                "date": d.isoformat() if (d := parse_date(date_)) else None, "security": security}
+    items = expand_paths(list(paths), {k: v for k, v in explicit.items() if v}, workdir())
+    pipeline = IngestPipeline(c.system)
+    batch_id = pipeline.add_batch(c.actor(), items, "queue")
+    emit({"batch_id": batch_id, "files": len(items)}, as_json,
+         lambda d: click.echo(f"已排队：批次 {d['batch_id']}，{d['files']} 个文件"))
+
+
+@worker.command("status")
+@JSON_OPT
+@pass_ctx
+@handled
+def worker_status(c: Ctx, as_json: bool) -> None:
+    """队列状况：各状态任务数、未完成批次、各工作进程正在处理的任务数、待索引条数。"""
+    data = queue_status(c.system)
+    emit(data, as_json, lambda d: click.echo(
+        "任务：" + "，".join(f"{k} {v}" for k, v in sorted(d["jobs"].items())) +
+        f"\n未完成批次：{', '.join(map(str, d['open_batches'])) or '无'}\n待索引：{d['outbox']}"))

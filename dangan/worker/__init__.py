@@ -1,0 +1,1 @@
+"""`dangan worker`: the long-running process that works the database's queue."""

@@ -1,0 +1,22 @@
+"""The scale-out demo data: a batch worked from the queue and a first backup."""
+
+from __future__ import annotations
+
+from dangan.backup.service import list_snapshots
+from dangan.demo.build import build_demo
+from dangan.system import open_dangan
+from dangan.worker.queue import batch_status
+
+
+def test_demo_has_a_queued_batch_done_and_a_backup(tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("DANGAN_DATABASE_URL", raising=False)
+    monkeypatch.delenv("DANGAN_STORAGE_URL", raising=False)
+    home = tmp_path / "demo"
+    build_demo(str(home), count=4, scans=0)
+    system = open_dangan(home)
+    try:
+        status = batch_status(system, system.actor("wang"), 2)
+        assert status["done"] and status["ingested"] == 3
+        assert len(list_snapshots(str(home / "backups"))) == 1
+    finally:
+        system.close()
