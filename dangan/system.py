@@ -57,6 +57,18 @@ class Dangan:
         return ProjectsService(self.db, self.audit, self.scheme)
 
     @cached_property
+    def verify(self):  # type: ignore[no-untyped-def]
+        from dangan.integrity.service import VerifyService
+
+        return VerifyService(self)
+
+    @cached_property
+    def handover(self):  # type: ignore[no-untyped-def]
+        from dangan.handover.service import HandoverService
+
+        return HandoverService(self)
+
+    @cached_property
     def search_service(self):  # type: ignore[no-untyped-def]
         from dangan.search.backend import open_backend
         from dangan.search.service import SearchService

@@ -2,7 +2,9 @@
 
 from alembic import context
 
+import dangan.handover.models  # noqa: F401  (handover tables)
 import dangan.ingest.models  # noqa: F401  (ingest tables share the metadata)
+import dangan.integrity.models  # noqa: F401  (verify state and runs)
 from dangan.archive.models import Base
 
 config = context.config
