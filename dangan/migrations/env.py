@@ -2,10 +2,10 @@
 
 from alembic import context
 
-import dangan.handover.models  # noqa: F401  (handover tables)
 import dangan.ingest.models  # noqa: F401  (ingest tables share the metadata)
-import dangan.integrity.models  # noqa: F401  (verify state and runs)
 from dangan.archive.models import Base
+from dangan.handover import models as _handover_models  # noqa: F401  (handover and verify tables)
+from dangan.integrity import models as _integrity_models  # noqa: F401
 
 config = context.config
 engine = config.attributes["engine"]
