@@ -344,7 +344,16 @@ def _check_candidates(system: Any, ins: Inspection) -> None:
                                extra={"actual_sha256": cand.sha256, "actual_size": cand.size}
                                if cand.path else {})
         names = TRANSFER if cand.path is not None else [n for n in TRANSFER if n in _META_ONLY]
+        if m.get("archive_no"):
+            try:
+                scheme.parse_archive_no(m["archive_no"])
+            except DanganError:
+                m["renumber"] = True  # a number of another scheme: re-numbered, kept as an alias
+                ins.add(WARNING, f"档号 {m['archive_no']} 不符合本库的档号规则，将重新编号，原档号保留为别名。",
+                        m["archive_no"], "archive_no_rule")
         for name, outcome in lib.run_checks(ctx, names).items():
+            if name == "archive_no_rule" and m.get("renumber"):
+                continue
             if outcome is not None:
                 cand.errors.append(outcome)
                 ins.add(ERROR, outcome, cand.label, name)
@@ -396,12 +405,6 @@ def _against_archive(system: Any, ins: Inspection) -> None:
             ins.add(ERROR, f"档号 {no} 在本库中已被使用，不能重复接收。", no, "archive_no_unique")
         if c.sha256 in held:
             ins.add(ERROR, f"文件已在本库中（档号 {held[c.sha256]}）。", c.label, "no_duplicate_files")
-        if no:
-            try:
-                system.scheme.parse_archive_no(no)
-            except DanganError:
-                c.meta["renumber"] = True
-                ins.add(WARNING, f"档号 {no} 不符合本库的档号规则，将重新编号，原档号保留为别名。", no, "archive_no_rule")
 
 
 # -- importing --------------------------------------------------------------------------
