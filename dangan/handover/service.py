@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import tempfile
+import uuid
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,7 @@ from sqlalchemy import select
 
 from dangan.archive.models import utcnow
 from dangan.archive.permissions import Actor
-from dangan.errors import NotFound
+from dangan.errors import InvalidInput, NotFound
 from dangan.handover import checklist as checklist_mod
 from dangan.handover import export as export_mod
 from dangan.handover import importer
@@ -78,9 +79,13 @@ class HandoverService:
                 report["package_id"] = package_id
                 report["imported"] = arrived
                 self._store_report(package_id, report)
-            elif not ins.ok:
+            elif not ins.ok:  # refused: the report is kept all the same, and audited
+                report["package_id"] = uuid.uuid4().hex
                 with self.system.db.session() as s:
-                    self.system.audit.append(s, actor.name, "handover.takeover", None, "failed",
+                    s.add(HandoverPackage(id=report["package_id"], direction="import", actor=actor.name,
+                                          scope=report["source"][:500], items=0, bytes=0, ok=False,
+                                          report=json.dumps(report, ensure_ascii=False, default=str)))
+                    self.system.audit.append(s, actor.name, "handover.takeover", report["package_id"], "failed",
                                              {"source": report["source"],
                                               "errors": [f["message"] for f in report["findings"]
                                                          if f["level"] == "error"][:20]})
@@ -100,7 +105,7 @@ class HandoverService:
             "sender": ins.facts.get("sender") or (info.get("Source-Organization") or [None])[0],
             "estate": estate or (info.get("Dangan-Estate") or [None])[0],
             "package": ins.facts.get("package_id"), "encoding": ins.encoding,
-            "items": len(ins.candidates), "imported": [],
+            "items": len(ins.candidates), "imported": [], "package_id": None,
             "findings": ins.findings,
             "records": [{"archive_no": c.meta.get("archive_no"), "file": c.label, "title": c.meta.get("title"),
                          "ok": not c.errors} for c in ins.candidates],
@@ -146,6 +151,25 @@ class HandoverService:
                 .where(HandoverItem.record_id == record_id)).all()
             return [{"package_id": p.id, "direction": p.direction, "at": p.created_at.isoformat(
                 timespec="seconds") + "Z", "by": p.actor, "source_no": i.source_no} for i, p in rows]
+
+    def incoming(self) -> Path:
+        """The folder whose packages the web pages and API may point at (uploads aside)."""
+        path = self.system.settings.home / "incoming"
+        path.mkdir(mode=0o700, exist_ok=True)
+        return path
+
+    def incoming_packages(self) -> list[str]:
+        return sorted(p.name for p in self.incoming().iterdir()
+                      if not p.name.startswith(".") and (p.is_dir() or p.suffix.lower() == ".zip"))
+
+    def resolve_incoming(self, name: str) -> Path:
+        """A package in the incoming folder by name; nothing outside it."""
+        if not name or "/" in name or "\\" in name or name in (".", "..") or name.startswith("."):
+            raise InvalidInput(f"移交包名称 {name!r} 无效：请从接收目录中选择。")
+        path = self.incoming() / name
+        if not path.exists():
+            raise NotFound(f"接收目录中没有 {name}。")
+        return path
 
     @staticmethod
     def report_pdf(report: dict) -> bytes:

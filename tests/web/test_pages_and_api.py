@@ -124,6 +124,6 @@ def test_api_search_and_dossier(app, sqlite_system) -> None:
 
 def test_openapi_describes_every_api_route(app) -> None:
     spec = app.test_client().get("/api/v1/openapi.json").get_json()
-    routes = {str(r.rule).replace("<path:archive_no>", "{archive_no}").replace("<location>", "{location}")
+    routes = {re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", str(r.rule))
               for r in app.url_map.iter_rules() if str(r.rule).startswith("/api/v1/")}
     assert routes - {"/api/v1/openapi.json"} <= set(spec["paths"])
