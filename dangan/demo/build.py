@@ -13,6 +13,7 @@ from pathlib import Path
 from dangan.config import load_settings
 from dangan.demo import render
 from dangan.demo.corpus import DEFAULT_PROJECTS, generate
+from dangan.demo.handover import add_handover_demo
 
 DEMO_PASSWORD = "dangan-demo"
 PEOPLE = {
@@ -65,6 +66,7 @@ def build_demo(home: str | None, count: int = 36, scans: int = 4) -> dict:
     with tempfile.TemporaryDirectory(prefix="dangan-demo-") as tmp:
         files = write_samples(Path(tmp), count=count, scans=scans)
         summary = IngestPipeline(system).ingest(system.actor("wang"), expand_paths(files, {}, Path(tmp)))
+    add_handover_demo(system)
     if hasattr(system, "search_service"):
         system.search_service.sync()
     marker.write_text("ok\n", encoding="utf-8")
