@@ -124,13 +124,17 @@ def select(which: str | Iterable[str] | None = None) -> list[Check]:
     return sorted(chosen, key=lambda c: (CATEGORIES.index(c.category), order[c.name]))
 
 
-def run_checks(ctx: CheckContext, which: str | Iterable[str] | None = "ingest") -> dict[str, str | None]:
+def run_checks(ctx: CheckContext, which: str | Iterable[str] | list[Check] | None = "ingest"
+               ) -> dict[str, str | None]:
     """Run the selected checks: {name: None (passed) | sentence (failed)}, in category order.
+
+    `which` may also be a list of `Check` objects already selected (for hot loops).
 
     A check that crashes fails with a sentence naming the check; it never stops the others.
     """
     results: dict[str, str | None] = {}
-    for c in select(which):
+    chosen = which if isinstance(which, list) and which and isinstance(which[0], Check) else select(which)
+    for c in chosen:
         try:
             results[c.name] = c.run(ctx)
         except DanganError as exc:
@@ -286,6 +290,30 @@ _LIMITS = {"title": 500, "responsible": 200, "custody": 200, "original_name": 50
 _STATUSES = ("active", "queued", "destroyed")
 
 
+_MEMO: dict[tuple[int, str, str], Any] = {}
+
+
+def _memo(scheme: Any, kind: str, value: str, fn: Callable[[], Any]) -> Any:
+    """Parse results per scheme (a run over 100,000 records meets the same codes again and
+    again); an exception is remembered and raised again."""
+    key = (id(scheme), kind, value)
+    if key not in _MEMO:
+        if len(_MEMO) > 200_000:
+            _MEMO.clear()
+        try:
+            _MEMO[key] = (True, fn())
+        except DanganError as exc:
+            _MEMO[key] = (False, exc)
+    ok, out = _MEMO[key]
+    if not ok:
+        raise out
+    return out
+
+
+def parse_no(scheme: Any, no: str) -> dict[str, Any]:
+    return _memo(scheme, "no", no, lambda: scheme.parse_archive_no(no))
+
+
 def _day(value: Any) -> Any:
     import datetime as dt
 
@@ -375,7 +403,8 @@ def _metadata_values(ctx: CheckContext) -> str | None:
             if m.get("category"):
                 ctx.scheme.category(m["category"])
             if m.get("location"):
-                codes_mod.parse_location(m["location"], ctx.scheme.codes)
+                _memo(ctx.scheme, "loc", m["location"],
+                      lambda: codes_mod.parse_location(m["location"], ctx.scheme.codes))
             if m.get("maintenance_code"):
                 codes_mod.parse_maintenance_code(m["maintenance_code"], ctx.scheme.codes)
         except DanganError as exc:
@@ -400,7 +429,7 @@ def _archive_no_rule(ctx: CheckContext) -> str | None:
     if not no or ctx.scheme is None:
         return None
     try:
-        fields = ctx.scheme.parse_archive_no(no)
+        fields = parse_no(ctx.scheme, no)
     except DanganError as exc:
         return f"档号不符合规则：{exc}"
     m = ctx.metadata
@@ -594,7 +623,7 @@ def _sequence_continuity(ctx: BatchContext) -> dict[str, str]:
     scopes: dict[str, dict[int, str]] = {}
     for no in [m["archive_no"] for m in ctx.records if m.get("archive_no")] + sorted(ctx.explained):
         try:
-            fields = ctx.scheme.parse_archive_no(no)
+            fields = parse_no(ctx.scheme, no)
         except DanganError:
             continue  # archive_no_rule reports it
         seq = fields.get("seq")
