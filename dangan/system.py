@@ -12,6 +12,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
@@ -27,6 +28,10 @@ from dangan.archive.storage import ObjectStore, open_store
 from dangan.archive.users import UsersService, create_user
 from dangan.config import DEFAULT_CONFIG_TEXT, Settings, load_settings
 from dangan.errors import DanganError, InvalidInput, PermissionDenied
+
+if TYPE_CHECKING:  # the feature services import this module's Dangan
+    from dangan.handover.service import HandoverService
+    from dangan.integrity.service import VerifyService
 
 
 @dataclass
@@ -57,13 +62,13 @@ class Dangan:
         return ProjectsService(self.db, self.audit, self.scheme)
 
     @cached_property
-    def verify(self):  # type: ignore[no-untyped-def]
+    def verify(self) -> VerifyService:
         from dangan.integrity.service import VerifyService
 
         return VerifyService(self)
 
     @cached_property
-    def handover(self):  # type: ignore[no-untyped-def]
+    def handover(self) -> HandoverService:
         from dangan.handover.service import HandoverService
 
         return HandoverService(self)

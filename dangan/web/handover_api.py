@@ -15,13 +15,14 @@ from flask.typing import ResponseReturnValue
 from dangan.errors import InvalidInput, PermissionDenied
 from dangan.ingest.checks import catalogue
 from dangan.integrity.service import report_pdf
+from dangan.system import Dangan
 from dangan.web.auth import login_required
 from dangan.web.openapi import op, path_param, query, register
 
 bp = Blueprint("handover_api", __name__)
 
 
-def _system():  # type: ignore[no-untyped-def]
+def _system() -> Dangan:
     return current_app.config["DANGAN"]
 
 

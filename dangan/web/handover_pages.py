@@ -23,12 +23,13 @@ from dangan.handover.checklist import STATE_NAMES
 from dangan.handover.report import KIND_NAMES
 from dangan.ingest.checks import CATEGORY_NAMES, catalogue
 from dangan.integrity.service import report_pdf
+from dangan.system import Dangan
 from dangan.web.auth import check_csrf, login_required
 
 bp = Blueprint("handover_pages", __name__)
 
 
-def _system():  # type: ignore[no-untyped-def]
+def _system() -> Dangan:
     return current_app.config["DANGAN"]
 
 
