@@ -12,6 +12,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
@@ -32,6 +33,10 @@ from dangan.loans.custody import CustodyService
 from dangan.loans.rules import load_rules
 from dangan.loans.service import LoansService
 from dangan.retention.service import RetentionService
+
+if TYPE_CHECKING:  # the feature services import this module's Dangan
+    from dangan.handover.service import HandoverService
+    from dangan.integrity.service import VerifyService
 
 
 @dataclass
@@ -79,6 +84,18 @@ class Dangan:
     @cached_property
     def projects(self) -> ProjectsService:
         return ProjectsService(self.db, self.audit, self.scheme)
+
+    @cached_property
+    def verify(self) -> VerifyService:
+        from dangan.integrity.service import VerifyService
+
+        return VerifyService(self)
+
+    @cached_property
+    def handover(self) -> HandoverService:
+        from dangan.handover.service import HandoverService
+
+        return HandoverService(self)
 
     @cached_property
     def search_service(self):  # type: ignore[no-untyped-def]

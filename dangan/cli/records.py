@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -55,26 +56,55 @@ def get(c: Ctx, archive_no: str, output: str, as_json: bool) -> None:
 
 @main.command()
 @click.argument("archive_nos", nargs=-1)
-@click.option("--all", "all_", is_flag=True, help="检测全部档案。")
+@click.option("--all", "all_", is_flag=True, help="检测全部档案（完整检测）。")
+@click.option("--incremental", is_flag=True,
+              help="定期检测：只检测新入库、有变化、上次未通过或超过 --due-days 天未检测的档案。")
+@click.option("--due-days", type=click.IntRange(min=0), default=365, show_default=True,
+              help="增量检测时，多少天未检测即到期。")
+@click.option("--deep", is_flag=True, help="重新打开并渲染每个原件（默认对未变化的原件沿用上次结果）。")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False),
+              help="把检测报告写到文件：.pdf 为归档用 PDF，其他为 JSON。")
+@click.option("--last", is_flag=True, help="不重新检测，只输出最近一次检测的报告。")
 @JSON_OPT
 @pass_ctx
 @handled
-def verify(c: Ctx, archive_nos: tuple[str, ...], all_: bool, as_json: bool) -> None:
-    """固定性与四性检测；有任何失败时退出码为 1。"""
-    if not archive_nos and not all_:
-        raise click.UsageError("请给出档号，或使用 --all。")
-    from dangan.ingest.verify import verify_records
+def verify(c: Ctx, archive_nos: tuple[str, ...], all_: bool, incremental: bool, due_days: int, deep: bool,
+           report_path: str | None, last: bool, as_json: bool) -> None:
+    """四性检测（真实性、完整性、可用性、安全性）；有任何失败时退出码为 1。"""
+    from dangan.integrity.service import report_pdf
 
-    results = verify_records(c.system, c.actor(), None if all_ else list(archive_nos))
+    if sum(bool(x) for x in (archive_nos, all_, incremental, last)) != 1:
+        raise click.UsageError("请给出档号，或使用 --all、--incremental、--last 之一。")
+    if last:
+        report = c.system.verify.latest(c.actor())
+        results = report.get("failures", [])
+    else:
+        mode = "incremental" if incremental else ("full" if all_ else "selected")
+        report = c.system.verify.run(c.actor(), list(archive_nos) if archive_nos else None, mode=mode,
+                                     deep=deep, due_days=due_days)
+        results = report["results"]
+    if report_path:
+        out = Path(report_path)
+        if out.suffix.lower() == ".pdf":
+            out.write_bytes(report_pdf(report))
+        else:
+            slim = {k: v for k, v in report.items() if k != "results"}
+            slim["failures"] = [r for r in results if not r["ok"]]
+            out.write_text(json.dumps(slim, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
 
     def human(rows: list[dict]) -> None:
         for r in rows:
+            if r["ok"] and len(rows) > 20:
+                continue
             click.echo(f"{'通过' if r['ok'] else '失败'}  {r['archive_no']}")
-            for name, v in r["checks"].items():
+            for name, v in r.get("details", r["checks"]).items():
                 if v is not True:
                     click.echo(f"    {name}: {v}")
-        click.echo(f"共 {len(rows)} 件，失败 {sum(not r['ok'] for r in rows)} 件")
+        for name, sentence in report.get("batch", {}).items():
+            click.echo(f"失败  （整批）{name}: {sentence}")
+        click.echo(f"范围内 {report.get('total', len(rows))} 件，本次检测 {report.get('checked', len(rows))} 件，"
+                   f"失败 {sum(not r['ok'] for r in rows)} 件")
 
     emit(results, as_json, human)
-    if not all(r["ok"] for r in results):
+    if not all(r["ok"] for r in results) or report.get("batch"):
         sys.exit(1)

@@ -13,6 +13,7 @@ from pathlib import Path
 from dangan.config import load_settings
 from dangan.demo import render
 from dangan.demo.corpus import DEFAULT_PROJECTS, generate
+from dangan.demo.handover import add_handover_demo
 from dangan.demo.loans import add_demo_loans
 from dangan.demo.retention import build_retention_demo
 from dangan.demo.scale import add_scale_demo
@@ -70,6 +71,7 @@ def build_demo(home: str | None, count: int = 36, scans: int = 4) -> dict:
         summary = IngestPipeline(system).ingest(system.actor("wang"), expand_paths(files, {}, Path(tmp)))
     add_demo_loans(system)
     build_retention_demo(system)  # records falling due, a hold, a destroyed batch
+    add_handover_demo(system)
     if hasattr(system, "search_service"):
         system.search_service.sync()
     add_scale_demo(system)  # a batch worked by the queue's worker, and a first backup

@@ -5,6 +5,8 @@ from alembic import context
 import dangan.ingest.models
 import dangan.loans.models  # noqa: F401  (loan and custody tables)
 from dangan.archive.models import Base
+from dangan.handover import models as _handover_models  # noqa: F401  (handover and verify tables)
+from dangan.integrity import models as _integrity_models  # noqa: F401
 from dangan.retention import models as _retention_models  # noqa: F401  (retention tables)
 
 config = context.config

@@ -11,7 +11,16 @@ from werkzeug.exceptions import HTTPException
 
 from dangan.archive.permissions import LEVEL_NAMES
 from dangan.errors import DanganError
-from dangan.web import api, pages, retention_api, retention_pages, scale_api, scale_pages
+from dangan.web import (
+    api,
+    handover_api,
+    handover_pages,
+    pages,
+    retention_api,
+    retention_pages,
+    scale_api,
+    scale_pages,
+)
 from dangan.web.auth import csrf_token, is_api
 from dangan.web.custody_api import bp as custody_api_bp
 from dangan.web.custody_pages import bp as custody_pages_bp
@@ -51,6 +60,8 @@ def create_app(system, start_drain: bool = False) -> Flask:  # type: ignore[no-u
     app.register_blueprint(retention_api.bp, url_prefix="/api/v1")
     app.register_blueprint(scale_api.bp, url_prefix="/api/v1")
     app.register_blueprint(scale_pages.bp)
+    app.register_blueprint(handover_pages.bp)
+    app.register_blueprint(handover_api.bp, url_prefix="/api/v1")
 
     @app.errorhandler(DanganError)
     def _dangan_error(exc: DanganError):  # type: ignore[no-untyped-def]
