@@ -28,7 +28,6 @@ from flask.typing import ResponseReturnValue
 from dangan.errors import DanganError, InvalidInput
 from dangan.loans.export import export_ledger
 from dangan.loans.service import CONDITIONS, KINDS, STATES
-from dangan.loans.watermark import watermarked_copy
 from dangan.web.auth import check_csrf, login_required
 
 bp = Blueprint("loans", __name__)
@@ -218,5 +217,5 @@ def act(loan_id: str, action: str) -> ResponseReturnValue:
 @bp.route("/loans/<loan_id>/copy/<path:archive_no>")
 @login_required
 def copy(loan_id: str, archive_no: str) -> ResponseReturnValue:
-    data, name = watermarked_copy(system(), g.actor, loan_id, archive_no)
+    data, name = system().loans.copy(g.actor, loan_id, archive_no)
     return send_file(io.BytesIO(data), mimetype="application/pdf", as_attachment=True, download_name=name)
