@@ -27,6 +27,7 @@ from flask.typing import ResponseReturnValue
 
 from dangan.errors import DanganError, InvalidInput
 from dangan.loans.export import export_ledger
+from dangan.loans.notify import notifier_for
 from dangan.loans.service import CONDITIONS, KINDS, STATES
 from dangan.web.auth import check_csrf, login_required
 
@@ -141,6 +142,16 @@ def overdue() -> ResponseReturnValue:
     rows = svc.loans.list(g.actor, overdue=True, as_of=as_of, limit=1000)
     report = svc.loans.overdue_report(g.actor, as_of) if g.actor.can("loan.ledger") else []
     return render("loans/overdue.html", rows=rows, report=report, as_of=as_of)
+
+
+@bp.post("/loans/overdue/remind")
+@login_required
+def remind() -> ResponseReturnValue:
+    check_csrf()
+    svc = system().loans
+    sent = svc.remind(g.actor, notifier_for(svc.rules), _date(request.form.get("as_of"), "日期"))
+    flash(f"已向 {len(sent)} 笔逾期借阅的借阅人发送催还提醒。", "ok")
+    return redirect(url_for("loans.overdue", as_of=request.form.get("as_of") or None))
 
 
 @bp.route("/loans/incidents")
