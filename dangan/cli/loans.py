@@ -251,9 +251,8 @@ def remind(c: Ctx, as_of: str | None, as_json: bool) -> None:
 @handled
 def copy(c: Ctx, loan_id: str, archive_no: str, output: str, as_json: bool) -> None:
     """下载复制件：每页带借阅人、借阅单号和时间水印的 PDF（原件不变）。"""
-    from dangan.loans.watermark import watermarked_copy
 
-    data, _name = watermarked_copy(c.system, c.actor(), loan_id, archive_no)
+    data, _name = c.system.loans.copy(c.actor(), loan_id, archive_no)
     Path(output).write_bytes(data)
     emit({"file": output, "size": len(data)}, as_json, lambda d: click.echo(f"已写出 {d['file']}"))
 

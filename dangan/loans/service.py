@@ -561,6 +561,34 @@ class LoansService:
                          "days_overdue": row["days_overdue"]})
         return sent
 
+    def copy(self, actor: Actor, loan_id: str, ref: str) -> tuple[bytes, str]:
+        """The borrower's copy (复制件) of one record of an approved, current copy loan: the
+        PDF with borrower, loan number and time on every page; the original never changes."""
+        from dangan.loans.watermark import watermark_pdf
+
+        with self.db.read() as s:
+            loan = s.get(Loan, (loan_id or "").strip().upper())
+            if loan is None:
+                raise NotFound(f"借阅单 {loan_id!r} 不存在。")
+            rec = find_record(s, ref)
+            on_loan = s.get(LoanItem, (loan.id, rec.id)) is not None
+        if loan.borrower != actor.name:
+            raise self._refuse(actor, "loan.copy", loan.id, "复制件只提供给借阅人本人。")
+        if loan.kind != "copy":
+            raise Conflict(f"借阅单 {loan.id} 不是复制件借阅。")
+        if not on_loan:
+            raise NotFound(f"档案 {ref} 不在借阅单 {loan.id} 中。")
+        if loan.state != "approved" or loan.due is None or loan.due < self.today():
+            raise self._refuse(actor, "loan.copy", loan.id, f"借阅单 {loan.id} 未批准或已到期，不能下载复制件。")
+        if rec.media_type != "application/pdf" or rec.sha256 is None:
+            raise InvalidInput(f"档案 {ref} 不是 PDF，不能生成复制件。")
+        original = b"".join(self.records.iter_original(rec))
+        lines = [f"借阅人 {actor.name}", f"借阅单 {loan.id}", self.clock().strftime("%Y-%m-%d %H:%M UTC")]
+        data = watermark_pdf(original, lines)
+        with self.db.session() as s:
+            self._event(s, self._lock(s, loan.id), "copy", actor, {"archive_no": _no(rec), "bytes": len(data)})
+        return data, f"{_no(rec)}-复制件.pdf"
+
     # -- interfaces for other services ----------------------------------------------
 
     def records_out(self, record_ids: Collection[str]) -> dict[str, str]:

@@ -14,12 +14,8 @@ from reportlab.lib.colors import Color
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen import canvas
-from sqlalchemy import select
 
-from dangan.archive.permissions import Actor
-from dangan.errors import Conflict, InvalidInput, NotFound
-from dangan.loans.models import Loan, LoanItem
-from dangan.loans.service import find_record
+from dangan.errors import InvalidInput
 
 FONT = "STSong-Light"
 
@@ -63,33 +59,3 @@ def watermark_pdf(data: bytes, lines: list[str]) -> bytes:
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
-
-
-def watermarked_copy(system, actor: Actor, loan_id: str, ref: str) -> tuple[bytes, str]:  # type: ignore[no-untyped-def]
-    """The borrower's watermarked copy of one record of an approved, current copy loan."""
-    loans = system.loans
-    with system.db.read() as s:
-        loan = s.get(Loan, (loan_id or "").strip().upper())
-        if loan is None:
-            raise NotFound(f"借阅单 {loan_id!r} 不存在。")
-        rec = find_record(s, ref)
-        on_loan = s.execute(select(LoanItem).where(LoanItem.loan_id == loan.id,
-                                                   LoanItem.record_id == rec.id)).first() is not None
-    if loan.borrower != actor.name:
-        raise loans._refuse(actor, "loan.copy", loan.id, "复制件只提供给借阅人本人。")
-    if loan.kind != "copy":
-        raise Conflict(f"借阅单 {loan.id} 不是复制件借阅。")
-    if not on_loan:
-        raise NotFound(f"档案 {ref} 不在借阅单 {loan.id} 中。")
-    if loan.state != "approved" or loan.due is None or loan.due < loans.today():
-        raise loans._refuse(actor, "loan.copy", loan.id, f"借阅单 {loan.id} 未批准或已到期，不能下载复制件。")
-    if rec.media_type != "application/pdf" or rec.sha256 is None:
-        raise InvalidInput(f"档案 {ref} 不是 PDF，不能生成复制件。")
-    original = b"".join(system.records.iter_original(rec))
-    stamp = loans.clock().strftime("%Y-%m-%d %H:%M")
-    lines = [f"借阅人 {actor.name}", f"借阅单 {loan.id}", f"{stamp} UTC"]
-    data = watermark_pdf(original, lines)
-    with system.db.session() as s:
-        locked = loans._lock(s, loan.id)
-        loans._event(s, locked, "copy", actor, {"archive_no": rec.archive_no, "bytes": len(data)})
-    return data, f"{rec.archive_no}-复制件.pdf"

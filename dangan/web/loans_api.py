@@ -16,7 +16,6 @@ from flask.typing import ResponseReturnValue
 
 from dangan.errors import InvalidInput
 from dangan.loans.export import export_ledger
-from dangan.loans.watermark import watermarked_copy
 from dangan.web.auth import login_required
 from dangan.web.openapi import op, path_param, query, register
 
@@ -141,7 +140,7 @@ def cancel(loan_id: str) -> ResponseReturnValue:
 @bp.get("/loans/<loan_id>/copy/<path:archive_no>")
 @login_required
 def copy(loan_id: str, archive_no: str) -> ResponseReturnValue:
-    data, name = watermarked_copy(system(), g.actor, loan_id, archive_no)
+    data, name = system().loans.copy(g.actor, loan_id, archive_no)
     return send_file(io.BytesIO(data), mimetype="application/pdf", as_attachment=True, download_name=name)
 
 

@@ -27,8 +27,8 @@ from flask.typing import ResponseReturnValue
 
 from dangan.errors import DanganError, InvalidInput
 from dangan.loans.export import export_ledger
+from dangan.loans.notify import notifier_for
 from dangan.loans.service import CONDITIONS, KINDS, STATES
-from dangan.loans.watermark import watermarked_copy
 from dangan.web.auth import check_csrf, login_required
 
 bp = Blueprint("loans", __name__)
@@ -144,6 +144,16 @@ def overdue() -> ResponseReturnValue:
     return render("loans/overdue.html", rows=rows, report=report, as_of=as_of)
 
 
+@bp.post("/loans/overdue/remind")
+@login_required
+def remind() -> ResponseReturnValue:
+    check_csrf()
+    svc = system().loans
+    sent = svc.remind(g.actor, notifier_for(svc.rules), _date(request.form.get("as_of"), "日期"))
+    flash(f"已向 {len(sent)} 笔逾期借阅的借阅人发送催还提醒。", "ok")
+    return redirect(url_for("loans.overdue", as_of=request.form.get("as_of") or None))
+
+
 @bp.route("/loans/incidents")
 @login_required
 def incidents() -> ResponseReturnValue:
@@ -218,5 +228,5 @@ def act(loan_id: str, action: str) -> ResponseReturnValue:
 @bp.route("/loans/<loan_id>/copy/<path:archive_no>")
 @login_required
 def copy(loan_id: str, archive_no: str) -> ResponseReturnValue:
-    data, name = watermarked_copy(system(), g.actor, loan_id, archive_no)
+    data, name = system().loans.copy(g.actor, loan_id, archive_no)
     return send_file(io.BytesIO(data), mimetype="application/pdf", as_attachment=True, download_name=name)

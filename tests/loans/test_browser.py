@@ -146,3 +146,48 @@ def test_a_copy_loan_of_a_confidential_record_is_read_with_a_watermark(server, p
     path.write_bytes(resp.body())
     text = PdfReader(path).pages[1].extract_text()
     assert "sun" in text and loan_id in text
+
+
+def test_a_view_loan_ends_by_itself_at_the_due_date(sqlite_system, page):  # noqa: F811
+    """The app in-process (so the test can move the loans clock), in a real browser."""
+    import datetime as dt
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from dangan.web.app import create_app
+    from tests.loans.conftest import Clock, add_record
+
+    system = sqlite_system
+    clock = Clock(dt.datetime(2026, 3, 2, 9))
+    system.loans.clock = clock
+    for name in ("li", "zhao"):
+        system.users.set_password(system.actor("secofficer"), name, PASSWORD)
+    archive_no = add_record(system, "业主登记表", security="confidential", category="owner")
+    httpd = make_server("127.0.0.1", free_port(), create_app(system), threaded=False)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{httpd.server_port}"
+    try:
+        login(page, base, "li")
+        page.goto(base + f"/loans/new?record={archive_no}")
+        page.fill("input[name=purpose]", "物业费纠纷调解")
+        page.fill("input[name=days]", "2")
+        page.click("text=提交申请")
+        loan_id = page.inner_text("h1 .code")
+        login(page, base, "zhao")
+        page.goto(base + f"/loans/{loan_id}")
+        page.click("button:has-text('批准')")
+        login(page, base, "li")
+        page.goto(base + f"/loans/{loan_id}")
+        page.click("a:has-text('在线查阅')")
+        assert "业主登记表 正文" in page.inner_text("pre.text")
+        clock.advance(2)  # the due day itself is still inside the loan
+        page.reload()
+        assert "业主登记表 正文" in page.inner_text("pre.text")
+        clock.advance(1)
+        page.reload()
+        assert "权限不足" in page.inner_text(".error")
+        page.goto(base + f"/loans/{loan_id}")
+        assert "已到期" in page.inner_text("#state") and page.locator("a:has-text('在线查阅')").count() == 0
+    finally:
+        httpd.shutdown()

@@ -75,28 +75,27 @@ def test_reminders_by_smtp_reach_a_real_mail_server(sqlite_system, tmp_path):
 def test_a_copy_carries_a_watermark_on_every_page_and_the_original_never_changes(system, lend, clock, tmp_path):
     from pypdf import PdfReader
 
-    from dangan.loans.watermark import watermarked_copy
 
     li, zhao = lend["who"]("li"), lend["who"]("zhao")
     before = system.records.show(lend["who"]("wang"), lend["c"])["sha256"]
     lid = system.loans.request(li, [lend["c"]], "纠纷", "copy", days=2)["loan_id"]
     with pytest.raises(PermissionDenied):
-        watermarked_copy(system, li, lid, lend["c"])  # not approved yet
+        system.loans.copy(li, lid, lend["c"])  # not approved yet
     system.loans.approve(zhao, lid)
-    data, name = watermarked_copy(system, li, lid, lend["c"])
+    data, name = system.loans.copy(li, lid, lend["c"])
     pages = PdfReader(io.BytesIO(data)).pages
     assert len(pages) == 2 and name.endswith(".pdf")
     for p in pages:
         text = p.extract_text()
         assert "li" in text and lid in text and "2026-03-02" in text
     with pytest.raises(PermissionDenied):
-        watermarked_copy(system, lend["who"]("sun"), lid, lend["c"])
+        system.loans.copy(lend["who"]("sun"), lid, lend["c"])
     system.records.get(lend["who"]("wang"), lend["c"], tmp_path / "orig.pdf")
     assert hashlib.sha256((tmp_path / "orig.pdf").read_bytes()).hexdigest() == before
     view = system.loans.request(li, [lend["a"]], "核对", "view")["loan_id"]
     system.loans.approve(lend["who"]("wang"), view)
     with pytest.raises(Conflict):
-        watermarked_copy(system, li, view, lend["a"])
+        system.loans.copy(li, view, lend["a"])
     clock.advance(3)
     with pytest.raises(PermissionDenied):
-        watermarked_copy(system, li, lid, lend["c"])
+        system.loans.copy(li, lid, lend["c"])

@@ -348,3 +348,15 @@ def _confidential(system, title: str) -> str:
     from tests.loans.conftest import add_record
 
     return add_record(system, title, security="confidential", category="owner", location="A-01-001-0103")
+
+
+def test_the_database_refuses_to_edit_or_delete_ledger_events(system, lend):
+    from sqlalchemy import delete
+    from sqlalchemy.exc import DBAPIError
+
+    lid = system.loans.request(lend["who"]("li"), [lend["a"]], "核对", "view")["loan_id"]
+    for stmt in (update(LoanEvent).where(LoanEvent.loan_id == lid).values(actor="someone else"),
+                 delete(LoanEvent).where(LoanEvent.loan_id == lid)):
+        with pytest.raises(DBAPIError, match="append-only"), system.db.session() as s:
+            s.execute(stmt)
+    assert events(system, lid) == ["request"]

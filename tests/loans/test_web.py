@@ -130,3 +130,19 @@ def test_pages_show_only_the_buttons_a_role_may_press_and_need_csrf(web):
     r = staff.post("/loans/new", data={"csrf_token": login(staff, "li"), "records": "", "purpose": "x",
                                        "kind": "view", "days": "7"})
     assert r.status_code == 400 and "至少" in r.get_data(as_text=True)
+
+
+def test_the_desk_sends_reminders_from_the_overdue_page(web, clock):
+    app, t, lend = web
+    lid = call(app, t["li"], "post", "/loans", {"records": [lend["a"]], "purpose": "核对", "kind": "physical",
+                                                "days": 2}).json["loan_id"]
+    call(app, t["wang"], "post", f"/loans/{lid}/approve", {})
+    call(app, t["wang"], "post", f"/loans/{lid}/checkout", {})
+    clock.advance(5)
+    client = app.test_client()
+    token = login(client, "wang")
+    html = client.get("/loans/overdue").get_data(as_text=True)
+    assert lid in html and "发送催还提醒" in html
+    html = client.post("/loans/overdue/remind", data={"csrf_token": token}, follow_redirects=True).get_data(as_text=True)
+    assert "已向 1 笔" in html
+    assert call(app, t["li"], "get", f"/loans/{lid}").json["events"][-1]["event"] == "remind"
