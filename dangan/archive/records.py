@@ -125,8 +125,11 @@ class RecordsService:
     @staticmethod
     def find(s: Session, ref: str) -> Record:
         """A record by 档号, provisional number, earlier 档号 (alias) or id."""
-        rec = s.execute(select(Record).where(or_(Record.archive_no == ref,
-                                                 Record.provisional_no == ref))).scalar_one_or_none()
+        # one indexed lookup per column: SQLite plans `archive_no = ? OR provisional_no = ?`
+        # as a scan of the whole table (75 ms at 200,000 records)
+        rec = s.execute(select(Record).where(Record.archive_no == ref)).scalar_one_or_none()
+        if rec is None:
+            rec = s.execute(select(Record).where(Record.provisional_no == ref)).scalar_one_or_none()
         if rec is None:
             alias = s.get(ArchiveAlias, ref)
             rec = s.get(Record, alias.record_id) if alias else None

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from dangan.archive.audit import AuditLog
 from dangan.archive.db import Database
-from dangan.archive.models import ArchiveAlias, Record, User, utcnow
+from dangan.archive.models import Record, User, utcnow
 from dangan.archive.permissions import RIGHT_NAMES, Actor
 from dangan.archive.records import RecordsService
 from dangan.archive.sequences import next_value
@@ -634,18 +634,8 @@ class LoansService:
 
 
 def find_record(s: Session, ref: str) -> Record:
-    """A record by 档号, provisional number, earlier 档号 or id — like RecordsService.find,
-    but one indexed lookup at a time (its OR of two columns scans the table on SQLite)."""
-    ref = (ref or "").strip()
-    for column in (Record.archive_no, Record.provisional_no):
-        rec = s.execute(select(Record).where(column == ref)).scalar_one_or_none()
-        if rec is not None:
-            return rec
-    alias = s.get(ArchiveAlias, ref)
-    rec = s.get(Record, alias.record_id) if alias else (s.get(Record, ref) if len(ref) == 32 else None)
-    if rec is None:
-        raise NotFound(f"档号 {ref!r} 不存在。")
-    return rec
+    """A record by 档号, provisional number, earlier 档号 or id (a scanned code may carry spaces)."""
+    return RecordsService.find(s, (ref or "").strip())
 
 
 def _no(rec: Record) -> str:
