@@ -4,6 +4,8 @@ shows the queue."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from dangan.cli.base import JSON_OPT, Ctx, emit, handled, main, parse_date, pass_ctx
@@ -19,11 +21,13 @@ from dangan.worker.loop import Worker, queue_status, set_lease
 @click.option("--lease", type=float, default=600.0, show_default=True,
               help="其他主机上的工作进程失联多少秒后，其任务由别的进程接手（心跳为四分之一）。")
 @click.option("--no-outbox", is_flag=True, help="不处理检索索引的发件箱。")
+@click.option("--inbox", "inbox", type=click.Path(file_okay=False), default=None,
+              help="同时监视扫描仪收件文件夹（以 --as 指定的用户入库）。")
 @JSON_OPT
 @click.pass_context
 @handled
 def worker(ctx: click.Context, once: bool, poll: float, processes: int | None, lease: float,
-           no_outbox: bool, as_json: bool) -> None:
+           no_outbox: bool, inbox: str | None, as_json: bool) -> None:
     """入库工作进程：从数据库队列领取入库任务并处理检索发件箱；可在多台机器上同时运行多个。"""
     if ctx.invoked_subcommand is not None:
         return
@@ -32,7 +36,9 @@ def worker(ctx: click.Context, once: bool, poll: float, processes: int | None, l
         raise click.BadParameter("租约至少 4 秒", param_hint="--lease")
     set_lease(lease)
     echo = None if as_json else (lambda m: click.echo(m, err=True))
-    w = Worker(c.system, processes=processes, poll=poll, outbox=not no_outbox, echo=echo)
+    inbox_actor = c.actor() if inbox else None  # an inbox ingests as a named person
+    w = Worker(c.system, processes=processes, poll=poll, outbox=not no_outbox, echo=echo,
+               inbox=Path(inbox) if inbox else None, inbox_actor=inbox_actor)
     if echo:
         echo(f"工作进程 {w.stats.name} 已启动（{'处理一轮后退出' if once else 'Ctrl+C 或 SIGTERM 停止'}）")
     try:

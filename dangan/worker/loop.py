@@ -12,9 +12,11 @@ Several workers, on one machine or many, share the queue through the database al
   was taken over, it completes once.
 
 Each round: recover dead workers' jobs, run every batch that has pending jobs (as the
-person who submitted it, with that person's rights), drain the search outbox, then sleep
-until the next poll. The inbox's batches belong to `dangan inbox` (it moves the files),
-so the worker leaves them alone. SIGTERM stops the worker after the current round; a
+person who submitted it, with that person's rights), scan the scanner inbox if this worker
+was given one (`--inbox DIR`, as the `--as` user; several workers may watch one folder —
+a file is claimed by an atomic move), drain the search outbox, then sleep until the next
+poll. The inbox's batches are run by the inbox watch (it moves the files), not as queue
+batches. SIGTERM stops the worker after the current round; a
 `kill -9` is what the leases are for.
 """
 
@@ -28,13 +30,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from dangan.archive.models import Outbox
+from dangan.archive.permissions import Actor
 from dangan.errors import DanganError
 from dangan.ingest import pipeline as pipeline_mod
+from dangan.ingest.inbox import watch
 from dangan.ingest.models import PENDING, RUNNING, IngestBatch, IngestJob
 from dangan.ingest.pipeline import IngestPipeline
 from dangan.worker.queue import sweep_spool
@@ -74,13 +79,17 @@ def queue_status(system) -> dict:  # type: ignore[no-untyped-def]
 
 class Worker:
     def __init__(self, system, processes: int | None = None, poll: float = 2.0,  # type: ignore[no-untyped-def]
-                 outbox: bool = True, echo: Callable[[str], None] | None = None) -> None:
+                 outbox: bool = True, echo: Callable[[str], None] | None = None,
+                 inbox: Path | None = None, inbox_actor: Actor | None = None) -> None:
         self.system = system
         self.pipeline = IngestPipeline(system, workers=processes)
         self.poll = poll
         self.outbox = outbox
         self.echo = echo or (lambda _m: None)
         self.stats = WorkerStats(name=f"{socket.gethostname()}:{os.getpid()}")
+        self.inbox = inbox
+        self.inbox_actor = inbox_actor
+        self.processes = processes
         self._stop = False
         self.failures = 0  # rounds in a row cut short by an outage
 
@@ -137,6 +146,12 @@ class Worker:
             done += summary.done_now
             if summary.done_now:
                 self.echo(f"批次 {batch_id}：本进程完成 {summary.done_now} 件（{summary.line()}）")
+        if self.inbox is not None and self.inbox_actor is not None and not self._stop:
+            # the scanner folder: one scan per round (files move to done/ or rejected/)
+            found = watch(self.system, self.inbox_actor, self.inbox, once=True, settle=min(2.0, self.poll),
+                          workers=self.processes, echo=self.echo)
+            self.stats.jobs += len(found)
+            done += len(found)
         try:
             sweep_spool(self.system)
         except OSError as exc:

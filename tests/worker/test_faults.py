@@ -5,8 +5,10 @@ disturbs no other test."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -89,16 +91,22 @@ def own_postgres(tmp_path: Path, pg_server_url: str) -> Iterator[tuple[str, obje
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     sock.close()
-    env = dict(os.environ, DANGAN_PG_DIR=str(tmp_path / "pg"), DANGAN_PG_PORT=str(port))
+    # Not under pytest's temp root: a pytest session starting elsewhere resets that to 0700,
+    # and the cluster belongs to the 'postgres' user when run as root.
+    folder = tempfile.mkdtemp(prefix="dangan-test-pg-")
+    env = dict(os.environ, DANGAN_PG_DIR=str(Path(folder) / "pg"), DANGAN_PG_PORT=str(port))
     script = str(ROOT / "scripts" / "postgres.sh")
 
     def run(verb: str) -> str:
-        return subprocess.run([script, verb], env=env, capture_output=True, text=True, check=True,
-                              timeout=180).stdout.strip()
+        proc = subprocess.run([script, verb], env=env, capture_output=True, text=True, timeout=300)
+        if proc.returncode != 0:
+            pytest.fail(f"scripts/postgres.sh {verb} failed: {proc.stderr.strip()[-800:]}")
+        return proc.stdout.strip()
 
     url = run("start").splitlines()[-1]
     yield url, run
-    run("stop")
+    subprocess.run([script, "stop"], env=env, capture_output=True, timeout=300)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_postgres_restart_mid_queue_workers_reconnect_and_finish(

@@ -119,3 +119,13 @@ def test_two_workers_share_the_queue_and_take_over_a_killed_workers_jobs(system,
     # no orphan objects of the killed worker's unfinished records
     assert sorted(system.store.keys("records/")) == sorted(f"records/{r.id}/{k}" for r in records for k in ("original", "text"))
     assert all(r["ok"] for r in system.records.verify(system.actor("audit1")))
+
+
+def test_a_worker_also_watches_the_scanner_inbox(system, tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for item in repair_pdfs(tmp_path, 2, start=50):
+        item.path.rename(inbox / item.path.name)
+    stats = Worker(system, processes=1, poll=0.05, inbox=inbox, inbox_actor=system.actor("wang")).run(max_rounds=5)
+    assert stats.jobs == 2
+    assert sorted(p.name for p in (inbox / "done").iterdir()) == ["repair050.pdf", "repair051.pdf"]
