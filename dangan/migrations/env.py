@@ -4,6 +4,7 @@ from alembic import context
 
 import dangan.ingest.models  # noqa: F401  (ingest tables share the metadata)
 from dangan.archive.models import Base
+from dangan.web import models as _web_models  # noqa: F401
 
 config = context.config
 engine = config.attributes["engine"]
