@@ -22,6 +22,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BuildError
 
 from dangan.archive.permissions import LEVEL_NAMES, RIGHT_NAMES, ROLES
+from dangan.archive.pii import mask_text
 from dangan.errors import DanganError
 from dangan.web import admin_pages, api, audit_pages, ingest_pages, owner_pages, pages
 from dangan.web.auth import csrf_token, current_actor, is_api
@@ -102,9 +103,10 @@ def create_app(system, start_drain: bool = False) -> Flask:  # type: ignore[no-u
 
     @app.errorhandler(DanganError)
     def _dangan_error(exc: DanganError) -> ResponseReturnValue:
+        message = mask_text(str(exc))[0]  # a personal number typed into a URL is not echoed
         if is_api():
-            return error_json(str(exc), exc.http_status)
-        return pages.render_error(str(exc), exc.http_status)
+            return error_json(message, exc.http_status)
+        return pages.render_error(message, exc.http_status)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> ResponseReturnValue:

@@ -48,6 +48,6 @@ def children(system, actor: Actor, prefix: str | None) -> dict:  # type: ignore[
         parts = prefix.split("-")
         for i in range(len(parts)):
             crumbs.append("-".join(parts[:i + 1]))
-    return {"prefix": prefix, "level": LEVEL_NAMES[min(depth, 3)], "items": items, "here": here,
+    return {"prefix": prefix, "level": LEVEL_NAMES[min(depth, 3)], "children": items, "here": here,
             "total": here + sum(counts.values()), "crumbs": crumbs,
             "project_name": names.get(prefix.split("-")[0]) if prefix else None}
