@@ -13,6 +13,7 @@ from pathlib import Path
 from dangan.config import load_settings
 from dangan.demo import render
 from dangan.demo.corpus import DEFAULT_PROJECTS, generate
+from dangan.demo.web import setup_owner_portal
 
 DEMO_PASSWORD = "dangan-demo"
 PEOPLE = {
@@ -67,6 +68,7 @@ def build_demo(home: str | None, count: int = 36, scans: int = 4) -> dict:
         summary = IngestPipeline(system).ingest(system.actor("wang"), expand_paths(files, {}, Path(tmp)))
     if hasattr(system, "search_service"):
         system.search_service.sync()
+    setup_owner_portal(system, DEMO_PASSWORD)  # the 业主查询 portal: owner yezhu
     marker.write_text("ok\n", encoding="utf-8")
     return {"message": f"演示档案库已建好：{settings.home}\n{summary.line()}\n{_logins()}",
             "summary": summary}
