@@ -11,6 +11,7 @@ names the status and the sentence and nothing else (no traceback, no input echoe
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from flask.sessions import SecureCookieSessionInterface
 from flask.typing import ResponseReturnValue
 from markupsafe import Markup, escape
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BuildError
 
 from dangan.archive.permissions import LEVEL_NAMES, RIGHT_NAMES, ROLES
@@ -99,6 +101,8 @@ def create_app(system, start_drain: bool = False) -> Flask:  # type: ignore[no-u
                                  right_names=RIGHT_NAMES, nav=nav)
     for blueprint, prefix in BLUEPRINTS:
         app.register_blueprint(blueprint, url_prefix=prefix)
+    if os.environ.get("DANGAN_WEB_PROXY") == "1":  # behind one TLS-terminating proxy: trust its headers
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
     logging.getLogger("werkzeug").addFilter(_QueryStringFilter())
 
     @app.errorhandler(DanganError)
