@@ -7,6 +7,8 @@ for this reader) or `{"title", "items": [(label, value, url-or-None)]}`.
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 from collections.abc import Callable
 
 from sqlalchemy import case, func, select
@@ -32,30 +34,55 @@ def _visible(query, actor: Actor):  # type: ignore[no-untyped-def]
     return query
 
 
+CACHE_SECONDS = 20.0
+_cache_lock = threading.Lock()
+
+
+def _counts(system, actor: Actor) -> dict:  # type: ignore[no-untyped-def]
+    """The archive-wide counts, shared for 20 s by readers of the same clearance and
+    category rights: a home page a few seconds behind is fine, a group-by over every
+    record on each visit is not."""
+    key = (actor.level, actor.categories)
+    now = time.monotonic()
+    with _cache_lock:
+        _cache = system.__dict__.setdefault("_web_dashboard_cache", {})
+        hit = _cache.get(key)
+        if hit and now - hit[0] < CACHE_SECONDS:
+            return hit[1]
+    out: dict = {}
+    scheme = system.scheme
+    with system.db.read() as s:
+        rows = s.execute(_visible(select(Record.category, func.count()), actor)
+                         .group_by(Record.category)).all()
+        counts = {k: n for k, n in rows}
+        out["total"] = sum(counts.values())
+        out["categories"] = [(c.name, counts[c.key], c.key) for c in scheme.categories if counts.get(c.key)]
+        if counts.get(None):
+            out["categories"].append(("待分类", counts[None], None))
+        project = func.substr(Record.location, 1, func.instr(Record.location + "-", "-") - 1) \
+            if system.db.dialect == "sqlite" else func.split_part(Record.location, "-", 1)
+        rows = s.execute(_visible(select(project, func.count()), actor)
+                         .where(Record.location.is_not(None)).group_by(project)).all()
+        names = dict(s.execute(select(Project.code, Project.name)).all())
+        out["projects"] = sorted(((f"{code} {names.get(code, '')}".strip(), n, code) for code, n in rows),
+                                 key=lambda t: -t[1])
+        rows = s.execute(_visible(select(Record.year, func.count()), actor)
+                         .where(Record.year.is_not(None)).group_by(Record.year).order_by(Record.year)).all()
+        out["years"] = [(str(y), n, y) for y, n in rows][-12:]
+    with _cache_lock:
+        if len(_cache) > 256:
+            _cache.clear()
+        _cache[key] = (now, out)
+    return out
+
+
 def stats(system, actor: Actor) -> dict:  # type: ignore[no-untyped-def]
     """Counts by category, estate and year, the 待分类 queue and recent ingest work."""
     out: dict = {"categories": [], "projects": [], "years": [], "total": 0, "queued": None,
                  "batches": [], "jobs": None, "panels": []}
-    scheme = system.scheme
+    if actor.can("record.meta"):
+        out.update(_counts(system, actor))
     with system.db.read() as s:
-        if actor.can("record.meta"):
-            rows = s.execute(_visible(select(Record.category, func.count()), actor)
-                             .group_by(Record.category)).all()
-            counts = {k: n for k, n in rows}
-            out["total"] = sum(counts.values())
-            out["categories"] = [(c.name, counts[c.key], c.key) for c in scheme.categories if counts.get(c.key)]
-            if counts.get(None):
-                out["categories"].append(("待分类", counts[None], None))
-            project = func.substr(Record.location, 1, func.instr(Record.location + "-", "-") - 1) \
-                if system.db.dialect == "sqlite" else func.split_part(Record.location, "-", 1)
-            rows = s.execute(_visible(select(project, func.count()), actor)
-                             .where(Record.location.is_not(None)).group_by(project)).all()
-            names = dict(s.execute(select(Project.code, Project.name)).all())
-            out["projects"] = sorted(((f"{code} {names.get(code, '')}".strip(), n, code) for code, n in rows),
-                                     key=lambda t: -t[1])
-            rows = s.execute(_visible(select(Record.year, func.count()), actor)
-                             .where(Record.year.is_not(None)).group_by(Record.year).order_by(Record.year)).all()
-            out["years"] = [(str(y), n, y) for y, n in rows][-12:]
         if actor.can("review"):
             out["queued"] = s.execute(_visible(select(func.count()), actor)
                                       .where(Record.status == "queued")).scalar_one()
