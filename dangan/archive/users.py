@@ -30,6 +30,8 @@ def validate_roles(roles: list[str]) -> list[str]:
         raise InvalidInput(f"未知角色 {unknown[0]!r}；可选：{'、'.join(ROLES)}。")
     if not roles:
         raise InvalidInput("至少需要一个角色。")
+    if "owner" in roles and len(set(roles)) > 1:
+        raise InvalidInput("业主账户（owner）不能兼任其他角色。")
     separated = sorted(set(roles) & SEPARATED)
     if len(separated) > 1:
         raise InvalidInput(f"三员分立：同一人不能同时担任 {' 和 '.join(separated)}。")

@@ -111,3 +111,10 @@ def test_only_the_security_officer_binds_and_only_to_owner_accounts_and_flats(ap
     assert "不是具体房间" in resp.get_data(as_text=True)
     staff = client_as(app, "li")
     assert post(staff, f"/records/{estate['hidden']}/owner-visible", {"visible": "1"}).status_code == 403
+
+
+def test_an_owner_account_holds_no_other_role(app, system) -> None:
+    officer = client_as(app, "secofficer")
+    resp = post(officer, "/admin/users", {"action": "add", "name": "qian", "roles": ["owner", "staff"]},
+                follow_redirects=True)
+    assert "不能兼任" in resp.get_data(as_text=True)
