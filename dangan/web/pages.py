@@ -21,7 +21,9 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from sqlalchemy import select
 
+from dangan.archive.models import AuditEntry
 from dangan.errors import DanganError, InvalidInput
 from dangan.search.service import filters_from_args
 from dangan.web import browse as browse_mod
@@ -168,7 +170,11 @@ def record(archive_no: str) -> ResponseReturnValue:
     viewable = with_text and data["sha256"] and data["pages"] and (
         data["media_type"] == "application/pdf" or data["media_type"].startswith("image/"))
     page = _int_arg("page", 1, 1, max(1, data["pages"] or 1))
-    return render_template("record.html", actor=g.actor, r=data, no=no, scheme=svc.scheme,
+    with svc.db.read() as s:
+        last = s.execute(select(AuditEntry.ts, AuditEntry.outcome, AuditEntry.actor)
+                         .where(AuditEntry.action == "record.fixity", AuditEntry.target == no)
+                         .order_by(AuditEntry.id.desc()).limit(1)).first()
+    return render_template("record.html", actor=g.actor, r=data, no=no, scheme=svc.scheme, fixity=last,
                            low_pages=low, owner_visible=owner_visible, viewable=viewable, page=page,
                            today=dt.date.today().isoformat())
 
@@ -230,7 +236,11 @@ def edit_changes(form) -> dict:  # type: ignore[no-untyped-def]
 @requires("record.verify")
 def verify(archive_no: str) -> ResponseReturnValue:
     check_csrf()
-    result = system().records.verify(g.actor, [archive_no])[0]
+    svc = system()
+    result = svc.records.verify(g.actor, [archive_no])[0]
+    with svc.db.session() as s:  # the record's own entry: its page shows the last check
+        svc.audit.append(s, g.actor.name, "record.fixity", result["archive_no"], "ok" if result["ok"] else "failed",
+                         {"checks": result["checks"]})
     if result["ok"]:
         flash("四性检测通过：真实性、完整性、可用性、安全性均正常。")
     else:

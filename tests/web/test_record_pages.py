@@ -91,8 +91,10 @@ def test_low_confidence_pages_are_flagged(lite_app, sqlite_system, tmp_path) -> 
 def test_fixity_check_from_the_record_page(lite_app, sqlite_system, tmp_path) -> None:
     no = add_record(sqlite_system, tmp_path, "维修单")
     client = client_as(lite_app, "wang")
+    assert "尚未在网页上检测" in client.get(f"/records/{no}").get_data(as_text=True)
     resp = post(client, f"/records/{no}/verify", follow_redirects=True)
-    assert "四性检测通过" in resp.get_data(as_text=True)
+    html = resp.get_data(as_text=True)
+    assert "四性检测通过" in html and '<span class="tag ok">通过</span>' in html
 
 
 def test_titles_file_names_and_search_terms_are_escaped(lite_app, sqlite_system, tmp_path) -> None:
