@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
@@ -17,15 +18,18 @@ from dangan.archive.scheme import load_scheme
 from dangan.errors import InvalidInput, PermissionDenied
 from dangan.ingest.models import IngestJob
 
+if TYPE_CHECKING:
+    from dangan.system import Dangan
 
-def _require(system, actor: Actor, right: str, action: str) -> None:  # type: ignore[no-untyped-def]
+
+def _require(system: Dangan, actor: Actor, right: str, action: str) -> None:
     if not actor.can(right):
         with system.db.session() as s:
             system.audit.append(s, actor.name, action, None, "denied")
         raise PermissionDenied(f"用户 {actor.name} 不是系统管理员，无权执行此操作。")
 
 
-def save_scheme(system, actor: Actor, text: str) -> dict:  # type: ignore[no-untyped-def]
+def save_scheme(system: Dangan, actor: Actor, text: str) -> dict:
     """Validate and save a new scheme.toml; categories that records use may not disappear.
     The running processes keep the scheme they loaded until they restart."""
     _require(system, actor, "project.manage", "scheme.update")
@@ -56,7 +60,7 @@ def save_scheme(system, actor: Actor, text: str) -> dict:  # type: ignore[no-unt
     return {"categories": len(scheme.categories), "restart_needed": True}
 
 
-def status(system, actor: Actor) -> dict:  # type: ignore[no-untyped-def]
+def status(system: Dangan, actor: Actor) -> dict:
     _require(system, actor, "system.status", "system.status")
     cfg = system.settings
     with system.db.read() as s:

@@ -15,7 +15,7 @@ import os
 import secrets
 from pathlib import Path
 
-from flask import Flask, jsonify, request, url_for
+from flask import Flask, Response, jsonify, request, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask.typing import ResponseReturnValue
 from markupsafe import Markup, escape
@@ -129,7 +129,7 @@ def create_app(system, start_drain: bool = False) -> Flask:  # type: ignore[no-u
         return pages.render_error("服务器内部错误。", 500)
 
     @app.after_request
-    def _headers(resp):  # type: ignore[no-untyped-def]
+    def _headers(resp: Response) -> Response:
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
         resp.headers.setdefault("X-Frame-Options", "DENY")
         resp.headers.setdefault("Referrer-Policy", "same-origin")

@@ -7,14 +7,18 @@ import csv
 import datetime as dt
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 
 from dangan.archive.models import AuditEntry
 from dangan.archive.permissions import Actor
 from dangan.errors import InvalidInput, PermissionDenied
+
+if TYPE_CHECKING:
+    from dangan.system import Dangan
 
 COLUMNS = ("id", "ts", "actor", "action", "target", "outcome", "detail", "hash")
 
@@ -29,7 +33,7 @@ class Filters:
     date_to: dt.date | None = None
 
     @classmethod
-    def from_args(cls, args) -> Filters:  # type: ignore[no-untyped-def]
+    def from_args(cls, args: Mapping[str, str]) -> Filters:
         def day(name: str) -> dt.date | None:
             raw = (args.get(name) or "").strip()
             if not raw:
@@ -50,14 +54,14 @@ class Filters:
         return {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in self.__dict__.items() if v}
 
 
-def _require(system, actor: Actor, right: str) -> None:  # type: ignore[no-untyped-def]
+def _require(system: Dangan, actor: Actor, right: str) -> None:
     if not actor.can(right):
         with system.db.session() as s:
             system.audit.append(s, actor.name, right, None, "denied")
         raise PermissionDenied(f"用户 {actor.name} 无权查看审计日志。")
 
 
-def _query(f: Filters):  # type: ignore[no-untyped-def]
+def _query(f: Filters) -> Select:
     q = select(AuditEntry)
     if f.actor:
         q = q.where(AuditEntry.actor == f.actor)
@@ -84,7 +88,7 @@ def _row(e: AuditEntry) -> dict:
             "outcome": e.outcome, "detail": detail, "hash": e.hash}
 
 
-def page(system, actor: Actor, f: Filters, offset: int = 0, limit: int = 50) -> tuple[int, list[dict]]:  # type: ignore[no-untyped-def]
+def page(system: Dangan, actor: Actor, f: Filters, offset: int = 0, limit: int = 50) -> tuple[int, list[dict]]:
     """Newest first."""
     _require(system, actor, "audit.read")
     q = _query(f)
@@ -95,12 +99,12 @@ def page(system, actor: Actor, f: Filters, offset: int = 0, limit: int = 50) -> 
     return total, rows
 
 
-def search_log(system, actor: Actor, f: Filters, offset: int = 0, limit: int = 50) -> tuple[int, list[dict]]:  # type: ignore[no-untyped-def]
+def search_log(system: Dangan, actor: Actor, f: Filters, offset: int = 0, limit: int = 50) -> tuple[int, list[dict]]:
     f.action = "search"
     return page(system, actor, f, offset, limit)
 
 
-def export_csv(system, actor: Actor, f: Filters) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def export_csv(system: Dangan, actor: Actor, f: Filters) -> Iterator[str]:
     """The filtered log, oldest first, as CSV text (with a BOM so spreadsheet programs
     read the Chinese), ending with the chain head for later comparison."""
     _require(system, actor, "audit.read")

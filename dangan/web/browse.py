@@ -3,6 +3,8 @@ reader may see below it."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import func, or_, select
 
 from dangan.archive import codes as codes_mod
@@ -10,10 +12,13 @@ from dangan.archive.models import Project, Record
 from dangan.archive.permissions import Actor
 from dangan.web.dashboard import _visible
 
+if TYPE_CHECKING:
+    from dangan.system import Dangan
+
 LEVEL_NAMES = ("项目", "楼栋", "单元", "房间")
 
 
-def children(system, actor: Actor, prefix: str | None) -> dict:  # type: ignore[no-untyped-def]
+def children(system: Dangan, actor: Actor, prefix: str | None) -> dict:
     """The level below `prefix` (estates when None), each with its count."""
     system.records.require(actor, "record.meta")
     depth = 0

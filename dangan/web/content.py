@@ -9,12 +9,16 @@ import hashlib
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
 from dangan.archive.models import Record
 from dangan.archive.permissions import Actor
 from dangan.errors import IntegrityError, InvalidInput, NotFound
+
+if TYPE_CHECKING:
+    from dangan.system import Dangan
 
 VIEW_DPI = 110
 MAX_VIEW_BYTES = 256 * 1024**2  # originals larger than this are downloaded, not viewed
@@ -31,7 +35,7 @@ class Original:
 
 
 class ContentService:
-    def __init__(self, system) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, system: Dangan) -> None:
         self.system = system
         self.records = system.records
 

@@ -10,12 +10,16 @@ import datetime as dt
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from sqlalchemy import case, func, select
+from sqlalchemy import Select, case, func, select
 
 from dangan.archive.models import Project, Record, utcnow
 from dangan.archive.permissions import LEVELS, Actor
 from dangan.ingest.models import IngestBatch, IngestJob
+
+if TYPE_CHECKING:
+    from dangan.system import Dangan
 
 Panel = Callable[..., dict | None]
 PANELS: list[Panel] = []
@@ -26,7 +30,7 @@ def add_panel(fn: Panel) -> Panel:
     return fn
 
 
-def _visible(query, actor: Actor):  # type: ignore[no-untyped-def]
+def _visible(query: Select, actor: Actor) -> Select:
     levels = [name for name, level in LEVELS.items() if level <= actor.level]
     query = query.where(Record.security.in_(levels), Record.status != "destroyed")
     if actor.categories is not None:
@@ -38,7 +42,7 @@ CACHE_SECONDS = 20.0
 _cache_lock = threading.Lock()
 
 
-def _counts(system, actor: Actor) -> dict:  # type: ignore[no-untyped-def]
+def _counts(system: Dangan, actor: Actor) -> dict:
     """The archive-wide counts, shared for 20 s by readers of the same clearance and
     category rights: a home page a few seconds behind is fine, a group-by over every
     record on each visit is not."""
@@ -76,7 +80,7 @@ def _counts(system, actor: Actor) -> dict:  # type: ignore[no-untyped-def]
     return out
 
 
-def stats(system, actor: Actor) -> dict:  # type: ignore[no-untyped-def]
+def stats(system: Dangan, actor: Actor) -> dict:
     """Counts by category, estate and year, the 待分类 queue and recent ingest work."""
     out: dict = {"categories": [], "projects": [], "years": [], "total": 0, "queued": None,
                  "batches": [], "jobs": None, "panels": []}

@@ -9,7 +9,9 @@ for anything else, so a neighbour's 档号 is indistinguishable from a made-up o
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Select, delete, select
 
 from dangan.archive import codes as codes_mod
 from dangan.archive.models import Record
@@ -18,9 +20,12 @@ from dangan.archive.users import find_user
 from dangan.errors import InvalidInput, NotFound, PermissionDenied
 from dangan.web.models import OwnerFlat, OwnerVisible
 
+if TYPE_CHECKING:
+    from dangan.system import Dangan
+
 
 class OwnerService:
-    def __init__(self, system) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, system: Dangan) -> None:
         self.system = system
         self.db = system.db
         self.audit = system.audit
@@ -97,7 +102,7 @@ class OwnerService:
         if not actor.can("owner.portal"):
             raise PermissionDenied(f"用户 {actor.name} 不是业主账户。")
 
-    def _query(self, user: str):  # type: ignore[no-untyped-def]
+    def _query(self, user: str) -> Select:
         flats = select(OwnerFlat.location).where(OwnerFlat.user_name == user)
         return (select(Record).join(OwnerVisible, OwnerVisible.record_id == Record.id)
                 .where(Record.location.in_(flats), Record.status == "active"))

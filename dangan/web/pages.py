@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Mapping
 from urllib.parse import quote
 
 from flask import (
@@ -29,7 +30,7 @@ from dangan.search.service import filters_from_args
 from dangan.web import browse as browse_mod
 from dangan.web import charts, dashboard
 from dangan.web.auth import check_csrf, current_actor, login_required, requires, start_session
-from dangan.web.content import ContentService
+from dangan.web.content import ContentService, Original
 from dangan.web.owners import OwnerService
 from dangan.web.throttle import LoginGuard
 
@@ -189,7 +190,7 @@ def page_image(archive_no: str, n: int) -> ResponseReturnValue:
     return resp
 
 
-def stream_original(original) -> Response:  # type: ignore[no-untyped-def]
+def stream_original(original: Original) -> Response:
     ext = original.name.rsplit(".", 1)[-1] if "." in original.name else "bin"
     resp = Response(stream_with_context(original.chunks), mimetype=original.media_type or "application/octet-stream")
     resp.headers["Content-Disposition"] = content_disposition(original.name, f"{original.archive_no}.{ext}")
@@ -216,7 +217,7 @@ def edit(archive_no: str) -> ResponseReturnValue:
     return redirect(safe_next(target, url_for("pages.record", archive_no=data["archive_no"] or data["provisional_no"])))
 
 
-def edit_changes(form) -> dict:  # type: ignore[no-untyped-def]
+def edit_changes(form: Mapping[str, str]) -> dict:
     """Fields given in a correction form (empty means unchanged), as `dangan edit` takes them."""
     changes: dict = {}
     for key in ("category", "location", "title", "security"):

@@ -5,6 +5,7 @@ web worker process sees the same count; refusals are audited."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, func, select
 
@@ -12,6 +13,9 @@ from dangan.archive.models import utcnow
 from dangan.archive.permissions import Actor
 from dangan.errors import PermissionDenied
 from dangan.web.models import LoginAttempt
+
+if TYPE_CHECKING:
+    from dangan.system import Dangan
 
 WINDOW = dt.timedelta(minutes=15)
 PER_ACCOUNT = 5
@@ -23,8 +27,8 @@ class TooManyAttempts(PermissionDenied):
 
 
 class LoginGuard:
-    def __init__(self, system, per_account: int = PER_ACCOUNT, per_address: int = PER_ADDRESS,
-                 window: dt.timedelta = WINDOW) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, system: Dangan, per_account: int = PER_ACCOUNT, per_address: int = PER_ADDRESS,
+                 window: dt.timedelta = WINDOW) -> None:
         self.system = system
         self.per_account = per_account
         self.per_address = per_address

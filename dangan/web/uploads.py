@@ -13,9 +13,9 @@ import json
 import shutil
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from sqlalchemy import func, select
 
@@ -27,17 +27,20 @@ from dangan.ingest.models import FINISHED, IngestBatch, IngestJob
 from dangan.ingest.pipeline import IngestPipeline, Summary
 from dangan.ingest.sources import Item, display_name, expand_zip, is_zip
 
+if TYPE_CHECKING:
+    from dangan.system import Dangan
+
 MAX_FILES = 500
 EXPLICIT_KEYS = ("category", "location", "title", "date", "security")
 
 
-def explicit_from(form) -> dict:  # type: ignore[no-untyped-def]
+def explicit_from(form: Mapping[str, str]) -> dict:
     """The same options as `dangan ingest`: only what was given."""
     out = {k: (form.get(k) or "").strip() for k in EXPLICIT_KEYS}
     return {k: v for k, v in out.items() if v}
 
 
-def validate_explicit(system, explicit: dict) -> None:  # type: ignore[no-untyped-def]
+def validate_explicit(system: Dangan, explicit: dict) -> None:
     scheme = system.scheme
     if "category" in explicit:
         scheme.category(explicit["category"])
@@ -52,14 +55,14 @@ def validate_explicit(system, explicit: dict) -> None:  # type: ignore[no-untype
             raise InvalidInput(f"日期 {explicit['date']!r} 无效：应为 YYYY-MM-DD。") from None
 
 
-def upload(system, actor: Actor, files: Iterable[tuple[str, BinaryIO]], explicit: dict) -> int:  # type: ignore[no-untyped-def]
+def upload(system: Dangan, actor: Actor, files: Iterable[tuple[str, BinaryIO]], explicit: dict) -> int:
     """Save the files, create the batch (refused whole if the options are wrong), hand it off."""
     batch_id, folder = _save(system, actor, files, explicit)
     hand_off(system, actor, batch_id, folder)
     return batch_id
 
 
-def ingest_now(system, actor: Actor, files: Iterable[tuple[str, BinaryIO]], explicit: dict) -> tuple[int, Summary]:  # type: ignore[no-untyped-def]
+def ingest_now(system: Dangan, actor: Actor, files: Iterable[tuple[str, BinaryIO]], explicit: dict) -> tuple[int, Summary]:
     """The same, run to the end before answering (the API's single-record upload)."""
     batch_id, folder = _save(system, actor, files, explicit)
     try:
@@ -68,7 +71,7 @@ def ingest_now(system, actor: Actor, files: Iterable[tuple[str, BinaryIO]], expl
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _save(system, actor: Actor, files: Iterable[tuple[str, BinaryIO]], explicit: dict) -> tuple[int, Path]:  # type: ignore[no-untyped-def]
+def _save(system: Dangan, actor: Actor, files: Iterable[tuple[str, BinaryIO]], explicit: dict) -> tuple[int, Path]:
     system.records.require(actor, "record.ingest")
     validate_explicit(system, explicit)
     files = list(files)
@@ -103,7 +106,7 @@ def _save(system, actor: Actor, files: Iterable[tuple[str, BinaryIO]], explicit:
     return batch_id, folder
 
 
-def hand_off(system, actor: Actor, batch_id: int, folder: Path | None = None) -> threading.Thread:  # type: ignore[no-untyped-def]
+def hand_off(system: Dangan, actor: Actor, batch_id: int, folder: Path | None = None) -> threading.Thread:
     """Run the batch in the background; the uploaded files are removed when it is done."""
 
     def work() -> None:
@@ -118,7 +121,7 @@ def hand_off(system, actor: Actor, batch_id: int, folder: Path | None = None) ->
     return thread
 
 
-def status(system, actor: Actor, batch_id: int) -> dict:  # type: ignore[no-untyped-def]
+def status(system: Dangan, actor: Actor, batch_id: int) -> dict:
     """The batch's jobs and progress; only its creator may see it (others get 'not found')."""
     system.records.require(actor, "record.ingest")
     with system.db.read() as s:
@@ -159,7 +162,7 @@ def status(system, actor: Actor, batch_id: int) -> dict:  # type: ignore[no-unty
             "updated_at": last.isoformat(timespec="seconds") if last else None, "jobs": out_jobs}
 
 
-def batches(system, actor: Actor, limit: int = 20) -> list[dict]:  # type: ignore[no-untyped-def]
+def batches(system: Dangan, actor: Actor, limit: int = 20) -> list[dict]:
     system.records.require(actor, "record.ingest")
     with system.db.read() as s:
         rows = s.execute(select(IngestBatch.id, IngestBatch.source, IngestBatch.created_at,
