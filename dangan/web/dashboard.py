@@ -45,14 +45,36 @@ _cache_lock = threading.Lock()
 def _counts(system: Dangan, actor: Actor) -> dict:
     """The archive-wide counts, shared for 20 s by readers of the same clearance and
     category rights: a home page a few seconds behind is fine, a group-by over every
-    record on each visit is not."""
+    record on each visit is not. One thread recomputes an expired entry while the others
+    keep reading the previous one (or wait for the first)."""
     key = (actor.level, actor.categories)
-    now = time.monotonic()
     with _cache_lock:
-        _cache = system.__dict__.setdefault("_web_dashboard_cache", {})
-        hit = _cache.get(key)
-        if hit and now - hit[0] < CACHE_SECONDS:
-            return hit[1]
+        cache = system.__dict__.setdefault("_web_dashboard_cache", {})
+        locks = system.__dict__.setdefault("_web_dashboard_locks", {})
+        hit = cache.get(key)
+        lock = locks.setdefault(key, threading.Lock())
+    if hit and time.monotonic() - hit[0] < CACHE_SECONDS:
+        return hit[1]
+    if hit and not lock.acquire(blocking=False):
+        return hit[1]  # someone is refreshing it: the previous figures will do
+    if not hit:
+        lock.acquire()
+    try:
+        with _cache_lock:
+            again = cache.get(key)
+        if again and time.monotonic() - again[0] < CACHE_SECONDS:
+            return again[1]
+        out = _compute(system, actor)
+        with _cache_lock:
+            if len(cache) > 256:
+                cache.clear()
+            cache[key] = (time.monotonic(), out)
+        return out
+    finally:
+        lock.release()
+
+
+def _compute(system: Dangan, actor: Actor) -> dict:
     out: dict = {}
     scheme = system.scheme
     with system.db.read() as s:
@@ -73,10 +95,6 @@ def _counts(system: Dangan, actor: Actor) -> dict:
         rows = s.execute(_visible(select(Record.year, func.count()), actor)
                          .where(Record.year.is_not(None)).group_by(Record.year).order_by(Record.year)).all()
         out["years"] = [(str(y), n, y) for y, n in rows][-12:]
-    with _cache_lock:
-        if len(_cache) > 256:
-            _cache.clear()
-        _cache[key] = (now, out)
     return out
 
 
