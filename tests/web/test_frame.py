@@ -141,3 +141,14 @@ def test_a_role_change_ends_the_session(app, system) -> None:
     assert client.get("/records").status_code == 200
     system.users.update(system.actor("secofficer"), "li", roles=["manager"])
     assert client.get("/records").status_code == 302
+
+
+def test_access_log_lines_drop_the_query_string() -> None:
+    import logging
+
+    from dangan.web.app import _QueryStringFilter
+
+    record = logging.LogRecord("werkzeug", logging.INFO, __file__, 1, '"%s" %s %s',
+                               ("GET /search?q=110101199003074514 HTTP/1.1", "200", "-"), None)
+    _QueryStringFilter().filter(record)
+    assert record.getMessage() == '"GET /search HTTP/1.1" 200 -'
