@@ -19,4 +19,7 @@ def test_demo_builds_a_searchable_archive_once(tmp_path, monkeypatch) -> None:
     assert system.users.login("li", DEMO_PASSWORD).name == "li"
     word = rows[0]["title"][:2]
     assert system.search_service.search(system.actor("wang"), word)["total"] >= 1
+    from dangan.web.owners import OwnerService  # the owner portal is in use: yezhu sees their flat
+
+    assert OwnerService(system).records(system.users.login("yezhu", DEMO_PASSWORD))
     system.close()

@@ -17,6 +17,7 @@ ROLES: dict[str, str] = {
     "archivist": "档案管理员",
     "staff": "员工",
     "manager": "负责人",
+    "owner": "业主",
 }
 SEPARATED = frozenset({"admin", "security", "auditor"})
 
@@ -41,6 +42,8 @@ RIGHTS: dict[str, frozenset[str]] = {
     "manager": frozenset(_READ | {"loan.approve", "loan.approve.sensitive", "loan.ledger",
                                   "retention.read", "destroy.approve", "destroy.register",
                                   "hold.manage"}),
+    # an owner reads only the owner-visible records of the flats bound to the account
+    "owner": frozenset({"owner.portal"}),
 }
 
 RIGHT_NAMES: dict[str, str] = {
@@ -56,6 +59,7 @@ RIGHT_NAMES: dict[str, str] = {
     "hold.manage": "冻结与解冻档案", "destroy.create": "编制销毁清册", "destroy.execute": "执行销毁",
     "destroy.register": "查看销毁登记簿", "destroy.verify": "核验销毁", "handover.export": "移交导出",
     "handover.import": "接管导入", "backup": "备份与恢复", "system.status": "查看系统状态",
+    "owner.portal": "业主查询本户档案",
 }
 
 

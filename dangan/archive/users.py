@@ -30,6 +30,8 @@ def validate_roles(roles: list[str]) -> list[str]:
         raise InvalidInput(f"未知角色 {unknown[0]!r}；可选：{'、'.join(ROLES)}。")
     if not roles:
         raise InvalidInput("至少需要一个角色。")
+    if "owner" in roles and len(set(roles)) > 1:
+        raise InvalidInput("业主账户（owner）不能兼任其他角色。")
     separated = sorted(set(roles) & SEPARATED)
     if len(separated) > 1:
         raise InvalidInput(f"三员分立：同一人不能同时担任 {' 和 '.join(separated)}。")
@@ -156,6 +158,49 @@ class UsersService:
             self.audit.append(s, actor.name, "user.token", name, "ok")
             return token
 
+    def update(self, actor: Actor, name: str, roles: list[str] | None = None,
+               clearance: str | None = None, categories: list[str] | None = None,
+               department: str | None = None, active: bool | None = None,
+               all_categories: bool = False) -> dict:
+        """Change a user's roles, clearance, category rights or status (security officer only).
+
+        `categories=None` keeps them; `all_categories=True` lifts the restriction."""
+        if not actor.can("user.manage"):
+            with self.db.session() as s:
+                self.audit.append(s, actor.name, "user.update", name, "denied",
+                                  {"reason": "only the security officer grants roles"})
+            raise PermissionDenied(f"用户 {actor.name} 不是安全保密员，不能修改角色、密级或类别权限。")
+        ensure_not_self_grant(actor, name)
+        with self.db.session() as s:
+            user = s.execute(select(User).where(User.name == name)).scalar_one_or_none()
+            if user is None:
+                raise NotFound(f"未知用户 {name!r}。")
+            changes: dict = {}
+            if roles is not None:
+                new = ",".join(validate_roles(roles))
+                if new != user.roles:
+                    changes["roles"] = [user.roles, new]
+                    user.roles = new
+            if clearance is not None and validate_clearance(clearance) != user.clearance:
+                changes["clearance"] = [user.clearance, clearance]
+                user.clearance = clearance
+            if all_categories or categories is not None:
+                new_cats = None if all_categories or not categories else ",".join(sorted(set(categories)))
+                if new_cats != user.categories:
+                    changes["categories"] = [user.categories, new_cats]
+                    user.categories = new_cats
+            if department is not None and (department or None) != user.department:
+                changes["department"] = [user.department, department or None]
+                user.department = department or None
+            if active is not None and active != user.active:
+                changes["active"] = [user.active, active]
+                user.active = active
+                if not active:
+                    user.token_hash = None
+            if changes:
+                self.audit.append(s, actor.name, "user.update", name, "ok", changes)
+            return {**self.describe(user), "changes": changes}
+
     def login(self, name: str, password: str) -> Actor:
         """Password check for the web login; failures are audited without the password."""
         with self.db.session() as s:
@@ -179,4 +224,5 @@ class UsersService:
         return {"name": user.name, "roles": user.roles.split(","), "clearance": user.clearance,
                 "department": user.department,
                 "categories": user.categories.split(",") if user.categories else None,
-                "has_password": bool(user.password_hash)}
+                "has_password": bool(user.password_hash), "has_token": bool(user.token_hash),
+                "active": bool(user.active)}

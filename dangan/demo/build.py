@@ -17,6 +17,7 @@ from dangan.demo.handover import add_handover_demo
 from dangan.demo.loans import add_demo_loans
 from dangan.demo.retention import build_retention_demo
 from dangan.demo.scale import add_scale_demo
+from dangan.demo.web import setup_owner_portal
 
 DEMO_PASSWORD = "dangan-demo"
 PEOPLE = {
@@ -75,6 +76,7 @@ def build_demo(home: str | None, count: int = 36, scans: int = 4) -> dict:
     if hasattr(system, "search_service"):
         system.search_service.sync()
     add_scale_demo(system)  # a batch worked by the queue's worker, and a first backup
+    setup_owner_portal(system, DEMO_PASSWORD)  # the 业主查询 portal: owner yezhu
     marker.write_text("ok\n", encoding="utf-8")
     return {"message": f"演示档案库已建好：{settings.home}\n{summary.line()}\n{_logins()}",
             "summary": summary}

@@ -8,6 +8,7 @@ from dangan.archive.models import Base
 from dangan.handover import models as _handover_models  # noqa: F401  (handover and verify tables)
 from dangan.integrity import models as _integrity_models  # noqa: F401
 from dangan.retention import models as _retention_models  # noqa: F401  (retention tables)
+from dangan.web import models as _web_models  # noqa: F401
 
 config = context.config
 engine = config.attributes["engine"]
