@@ -147,6 +147,10 @@ def handover_package(package_id: str) -> ResponseReturnValue:
     return jsonify(data)
 
 
+_IMPORT = op("接管：上传 zip 移交包或指定接收目录中的包；先检测，全部无误才接收；未通过返回 422",
+             [query("dry_run", "boolean")])
+_IMPORT["responses"]["422"] = {"description": "移交包未通过检测，未接收任何档案（报告在响应体中）"}
+
 register({
     "/api/v1/checks": {"get": op("四性检测项目目录（编号、名称、性质、环节）")},
     "/api/v1/verify": {"post": op("运行四性检测（指定档号、完整或增量）", body={
@@ -161,8 +165,7 @@ register({
         "type": "object", "properties": {"location": {"type": "string"}, "query": {"type": "string"},
                                          "sender": {"type": "string"}, "receiver": {"type": "string"}}})},
     "/api/v1/handover/import": {"post": {
-        **op("接管：上传 zip 移交包或指定接收目录中的包；先检测，全部无误才接收；未通过返回 422",
-             [query("dry_run", "boolean")]),
+        **_IMPORT,
         "requestBody": {"required": True, "content": {
             "multipart/form-data": {"schema": {"type": "object", "properties": {
                 "package": {"type": "string", "format": "binary"},
