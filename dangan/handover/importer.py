@@ -39,7 +39,7 @@ from sqlalchemy import select, update
 
 from dangan.archive import codes as codes_mod
 from dangan.archive import crypto
-from dangan.archive.models import ArchiveAlias, Record, Sequence
+from dangan.archive.models import ArchiveAlias, Project, Record, Sequence
 from dangan.archive.permissions import Actor
 from dangan.archive.pii import blind_token, mask_text
 from dangan.archive.records import RecordInput, aad, object_key
@@ -399,6 +399,16 @@ def _against_archive(system: Any, ins: Inspection) -> None:
             for digest, no, prov in s.execute(select(Record.sha256, Record.archive_no, Record.provisional_no)
                                               .where(Record.sha256.in_(part))):
                 held[digest] = no or prov
+    codes = sorted({checklist_mod.project_of(c.meta.get("location")) for c in ins.candidates
+                    if c.meta.get("location")})
+    with system.db.read() as s:
+        known = set(s.execute(select(Project.code).where(Project.code.in_(codes))).scalars()) if codes else set()
+    names = {e.get("code"): e.get("name") for e in ins.facts.get("estate", []) if isinstance(e, dict)}
+    for code in codes:
+        if code not in known:
+            label = f"{code}（{names[code]}）" if names.get(code) else code
+            ins.add(WARNING, f"项目 {label} 在本库尚未登记：接收后请系统管理员用 dangan project add 登记，"
+                             "文件中写的项目名称才能对应到它。", code, "project_registered")
     for c in ins.candidates:
         no = c.meta.get("archive_no")
         if no and no in taken:

@@ -143,6 +143,17 @@ class HandoverService:
                     "created_at": row.created_at.isoformat(timespec="seconds") + "Z", "scope": row.scope,
                     "items": items, "report": json.loads(row.report or "{}")}
 
+    def record_history(self, actor: Actor, ref: str) -> dict:
+        """The handovers of one record the actor may see: {"archive_no", "handovers": [...]}."""
+        records = self.system.records
+        records.require(actor, "record.meta", ref)
+        with self.system.db.read() as s:
+            rec = records.find(s, ref)
+            rid, no, security, category = rec.id, rec.archive_no or rec.provisional_no, rec.security, rec.category
+        if not actor.may_see(security, category):
+            records.refuse(actor, "record.view", no, f"用户 {actor.name} 的密级或类别权限不足，无权查看该档案。")
+        return {"archive_no": no, "handovers": self.history(rid)}
+
     def history(self, record_id: str) -> list[dict]:
         """A record's handovers (for its history)."""
         with self.system.db.read() as s:

@@ -42,6 +42,12 @@ def _esc(value: Any) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _width(value: Any) -> int:
+    """Display width: a Chinese character takes about two Latin ones."""
+    text = _esc(value)
+    return len(text) + sum(1 for ch in text if ord(ch) > 0x2E80)
+
+
 def render(title: str, facts: Sequence[tuple[str, Any]],
            tables: Sequence[tuple[str, Sequence[str], Sequence[Sequence[Any]]]],
            signatures: Sequence[str] = (), note: str | None = None) -> bytes:
@@ -64,7 +70,9 @@ def render(title: str, facts: Sequence[tuple[str, Any]],
             continue
         data = [[Paragraph(_esc(c), cell) for c in columns]]
         data += [[Paragraph(_esc(v), cell) for v in row] for row in rows]
-        table = Table(data, repeatRows=1, colWidths=[width / len(columns)] * len(columns))
+        weights = [min(max(_width(v) for v in [c, *(r[i] for r in rows)]), 40) + 3
+                   for i, c in enumerate(columns)]
+        table = Table(data, repeatRows=1, colWidths=[width * w / sum(weights) for w in weights])
         table.setStyle(TableStyle([
             ("GRID", (0, 0), (-1, -1), 0.4, colors.grey),
             ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eef2f7")),

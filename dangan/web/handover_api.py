@@ -147,6 +147,16 @@ def handover_package(package_id: str) -> ResponseReturnValue:
     return jsonify(data)
 
 
+_IMPORT = op("接管：上传 zip 移交包或指定接收目录中的包；先检测，全部无误才接收；未通过返回 422",
+             [query("dry_run", "boolean")])
+_IMPORT["responses"]["422"] = {"description": "移交包未通过检测，未接收任何档案（报告在响应体中）"}
+
+@bp.get("/handover/records/<path:archive_no>")
+@login_required
+def record_handovers(archive_no: str) -> ResponseReturnValue:
+    return jsonify(_system().handover.record_history(g.actor, archive_no))
+
+
 register({
     "/api/v1/checks": {"get": op("四性检测项目目录（编号、名称、性质、环节）")},
     "/api/v1/verify": {"post": op("运行四性检测（指定档号、完整或增量）", body={
@@ -161,8 +171,7 @@ register({
         "type": "object", "properties": {"location": {"type": "string"}, "query": {"type": "string"},
                                          "sender": {"type": "string"}, "receiver": {"type": "string"}}})},
     "/api/v1/handover/import": {"post": {
-        **op("接管：上传 zip 移交包或指定接收目录中的包；先检测，全部无误才接收；未通过返回 422",
-             [query("dry_run", "boolean")]),
+        **_IMPORT,
         "requestBody": {"required": True, "content": {
             "multipart/form-data": {"schema": {"type": "object", "properties": {
                 "package": {"type": "string", "format": "binary"},
@@ -170,6 +179,7 @@ register({
             "application/json": {"schema": {"type": "object", "properties": {
                 "incoming": {"type": "string"}}}}}}}},
     "/api/v1/handover/packages": {"get": op("移交与接管记录")},
+    "/api/v1/handover/records/{archive_no}": {"get": op("一件档案的移交与接管经历", [path_param("archive_no")])},
     "/api/v1/handover/packages/{package_id}": {"get": op("一次移交或接管；format=pdf 为接管验收报告",
                                                          [path_param("package_id"), query("format")])},
 })

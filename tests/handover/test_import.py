@@ -33,6 +33,8 @@ def test_round_trip_keeps_bytes_metadata_and_archive_numbers(system, receiver, t
     report = receiver.handover.takeover(receiver.actor("chen"), pkg)
     assert report["ok"] is True, report["findings"]
     assert sorted(a["archive_no"] for a in report["imported"]) == sorted(numbers)
+    [warning] = [f for f in report["findings"] if f["check"] == "project_registered"]
+    assert warning["level"] == "warning" and "翠湖花园" in warning["message"]  # A is not registered there yet
     for no in numbers:
         before = system.records.show(system.actor("wang"), no, with_text=True)
         after = receiver.records.show(receiver.actor("chen"), no, with_text=True)

@@ -42,6 +42,8 @@ def test_api_exports_a_zip_and_takes_it_over_elsewhere(app, system, tmp_path: Pa
     assert resp.status_code == 200 and resp.mimetype == "application/zip"
     blob = resp.get_data()
     assert any(n.endswith("/bagit.txt") for n in zipfile.ZipFile(io.BytesIO(blob)).namelist())
+    history = client.get(f"/api/v1/handover/records/{no}", headers=bearer(system, "li")).get_json()
+    assert [h["direction"] for h in history["handovers"]] == ["export"]
     # the same archive refuses it (the 档号 is taken) and imports nothing
     before = count_records(system)
     refused = client.post("/api/v1/handover/import", data={"package": (io.BytesIO(blob), "p.zip")},
