@@ -169,10 +169,10 @@ class RetentionService:
         plain = [Record.retention_until <= as_of, Record.doc_date.is_not(None)]
         counts: dict[str, Counter] = {"category": Counter(), "estate": Counter(), "year": Counter()}
         with self.db.read() as s:
+            keep = self._row_filter(actor, category, location, year)
             # driven from retention_state (few rows), so the planner never walks all records
             state_ids = list(s.execute(select(RetentionState.record_id)).scalars())
             changed = []
-            keep = self._row_filter(actor, category, location, year)
             for chunk in _chunks(state_ids):  # filtered here: a status condition makes SQLite walk the index
                 changed.extend(r for r in s.execute(select(
                     *self._COLS, RetentionState.event_date, RetentionState.until, RetentionState.permanent,
@@ -184,10 +184,13 @@ class RetentionService:
                 counts["category"][cat] += n
                 counts["estate"][est] += n
                 counts["year"][yr] += n
-            # count(retention_until): permanent records (no due date) are not "without a trigger";
-            # a bare count keeps the planner on the partial index of records without a date
-            no_trigger = s.execute(select(func.count(Record.retention_until)).where(
-                *conds, Record.doc_date.is_(None))).scalar_one()
+            # records without a date are few: read them through their partial index (any other
+            # condition tempts the planner onto the covering index) and filter here; permanent
+            # records (no due date) are not "without a trigger"
+            no_trigger = sum(1 for r in s.execute(select(
+                Record.retention_until, Record.category, Record.location, Record.year, Record.security,
+                Record.status).where(Record.status == "active", Record.doc_date.is_(None)))
+                if r.retention_until is not None and keep(r))
             extra: list[tuple] = []
             for r in changed:
                 eff = effective(self.scheme, r.category, r.doc_date, r.retention_until, r.event_date,
