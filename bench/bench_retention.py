@@ -170,11 +170,12 @@ def main() -> None:
         return
     n = args.batch
     print(f"\nDestruction of {n:,} real records:")
-    nos, _ = timed(f"make {n:,} encrypted records (bulk)", lambda: make_real(system, n))
+    run = uuid.uuid4().hex[:4].upper()  # a home reused from an earlier run keeps its numbers
+    nos, _ = timed(f"make {n:,} encrypted records (bulk)", lambda: make_real(system, n, tag="X" + run))
     timed("index them (search sync)", lambda: system.search_service.sync())
     small = max(1, n // 10)
     timed(f"appraise {n:,} records (one transaction)", lambda: svc.appraise(wang, nos, "destroy", "bench"))
-    extra = make_real(system, small, tag="Y")
+    extra = make_real(system, small, tag="Y" + run)
     svc.appraise(wang, extra, "destroy", "bench")
     batch = svc.create_batch(wang, nos, "bench")["batch_id"]
     svc.approve(zhao, batch)

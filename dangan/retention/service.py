@@ -27,7 +27,7 @@ from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from dangan.archive import codes as codes_mod
@@ -187,8 +187,8 @@ class RetentionService:
             # records without a date are few: read them through their partial index (any other
             # condition tempts the planner onto the covering index) and filter here; permanent
             # records (no due date) are not "without a trigger"
-            no_trigger = sum(1 for r in s.execute(select(
-                Record.retention_until, Record.category, Record.location, Record.year, Record.security,
+            no_trigger = sum(1 for r in s.execute(select(  # (id: not in the covering index)
+                Record.id, Record.retention_until, Record.category, Record.location, Record.year, Record.security,
                 Record.status).where(Record.status == "active", Record.doc_date.is_(None)))
                 if r.retention_until is not None and keep(r))
             extra: list[tuple] = []
@@ -816,6 +816,10 @@ class RetentionService:
                                        "paper": item.paper})
                 if register:
                     s.execute(RegisterEntry.__table__.insert(), register)
+                    # the decision lives on in appraisals and the register; retention_state
+                    # keeps only live records, so the due list reads few rows from it
+                    s.execute(delete(RetentionState).where(RetentionState.record_id.in_(
+                        [row["record_id"] for row in register])))
             done += len(chunk)
             if crash_after and done >= crash_after:
                 os.kill(os.getpid(), signal.SIGKILL)  # the test's kill -9: after commit, before purge
