@@ -643,11 +643,12 @@ class RetentionService:
         if not reason or not reason.strip():
             raise InvalidInput("编制销毁清册必须说明理由（--reason）。")
         today = today or dt.date.today()
-        with self.db.session() as s:
+        with self.db.read() as s:  # checks (and the loans hook) outside the write transaction
             recs = [self.records.find(s, r) for r in dict.fromkeys(refs)]
             recs = list({r.id: r for r in recs}.values())
             problems = self._problems(s, recs, today)
-            if not problems:
+        if not problems:
+            with self.db.session() as s:
                 year = today.year
                 batch_id = f"XH-{year}-{next_value(s, f'destroy|{year}'):04d}"
                 batch = DestructionBatch(id=batch_id, reason=reason.strip(), state="draft",

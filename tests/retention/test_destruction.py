@@ -275,3 +275,20 @@ def test_a_hold_that_arrives_after_the_checks_still_stops_the_shredding(people, 
     system.retention.release_hold(system.actor("wang"), "late")
     system.retention.execute(system.actor("wang"), batch)  # resumes with the recorded supervisor and place
     assert _record(system, nos[0]).status == "destroyed"
+
+
+def test_the_loans_hook_may_open_its_own_transactions(people) -> None:
+    """LoansService.records_out reads (or writes) through the database itself: the retention
+    service calls it outside its own write transactions."""
+    system = people
+    calls = []
+
+    def records_out(ids):  # type: ignore[no-untyped-def]
+        with system.db.session():
+            calls.append(len(ids))
+        return {}
+
+    system.retention.on_loan = records_out
+    batch = approved_batch(system, destroyable(system, 2))
+    system.retention.execute(system.actor("wang"), batch, "sun", "档案室")
+    assert len(calls) >= 3  # create, approve, execute
