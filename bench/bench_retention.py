@@ -184,9 +184,9 @@ def main() -> None:
                       lambda: svc.execute(wang, batch, "sun", "bench"))
     report, t_ver = timed(f"destroy verify, {n:,} records", lambda: svc.verify(aud, batch))
     assert report["ok"], [r for r in report["records"] if not r["ok"]][:3]
-    import dangan.retention.service as service_mod
+    import dangan.retention.destruction as destruction_mod
 
-    service_mod.CHUNK = 1
+    destruction_mod.CHUNK = 1
     b2 = svc.create_batch(wang, extra, "bench")["batch_id"]
     svc.approve(zhao, b2)
     _, t_one = timed(f"alternative: one transaction per record, {small:,} records",
