@@ -159,13 +159,13 @@ def main() -> None:
     as_of = dt.date(2026, 1, 1)
     data, t_due = timed("due list, counts per category/estate/year (all rows)",
                         lambda: svc.due(wang, as_of))
-    timed("due list, first page of 100 (what the page shows)", lambda: svc.due(wang, as_of, limit=100))
+    _, t_page = timed("due list, first page of 100 (what the page shows)", lambda: svc.due(wang, as_of, limit=100))
     timed("due list, one estate (location=A)", lambda: svc.due(wang, as_of, location="A"))
     naive, t_naive = timed("alternative: every record through the ORM, due in Python",
                            lambda: naive_due(system, as_of))
     print(f"  → {data['total']:,} due (alternative counted {naive:,}); "
-          f"{t_naive / t_due:.1f}× faster than the alternative; target ≤ 2 s: "
-          f"{'met' if t_due <= 2 else 'NOT met'}")
+          f"{t_naive / t_due:.1f}× faster than the alternative; target ≤ 2 s: counts and first page "
+          f"{'met' if t_page <= 2 else 'NOT met'}, every row {'met' if t_due <= 2 else 'NOT met'}")
 
     if args.due_only:
         return
