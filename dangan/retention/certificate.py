@@ -67,7 +67,7 @@ def render_certificate(batch: dict, rows: list[dict]) -> bytes:
                      Paragraph(r["category_name"] or "—", cell), Paragraph(r["date"] or "—", cell),
                      Paragraph(r["retention_period"] or "—", cell), Paragraph(r["retention_until"] or "—", cell),
                      Paragraph((r["destroyed_at"] or "").replace("T", " "), cell)])
-    table = Table(data, colWidths=[10 * mm, 42 * mm, 46 * mm, 18 * mm, 18 * mm, 14 * mm, 18 * mm, 22 * mm],
+    table = Table(data, colWidths=[8 * mm, 44 * mm, 38 * mm, 18 * mm, 20 * mm, 12 * mm, 20 * mm, 18 * mm],
                   repeatRows=1)
     table.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.4, colors.grey),
                                ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eef2f7")),

@@ -126,6 +126,6 @@ class RegisterEntry(Base):
 
 # the due list reads records by (status, retention_until) from a covering index (migration 0004)
 Index("ix_records_status_retention_until", Record.status, Record.retention_until, Record.doc_date,
-      Record.security, Record.category, Record.year, Record.location)
+      Record.category, Record.location, Record.year, Record.security)
 Index("ix_records_no_doc_date", Record.status, sqlite_where=Record.doc_date.is_(None),
       postgresql_where=Record.doc_date.is_(None))

@@ -7,6 +7,7 @@ the auditor opens the register, downloads the certificate and verifies the batch
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -15,9 +16,15 @@ from pathlib import Path
 import pytest
 
 from tests.retention.conftest import add
-from tests.web.test_browser import CHROMIUM, free_port
 
+CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "browser test pw"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -35,8 +42,6 @@ def server(sqlite_system):
     exe = Path(sys.executable).with_name("dangan")
     proc = subprocess.Popen([str(exe), "serve", "--port", str(port)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    import socket
-
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:

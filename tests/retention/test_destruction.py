@@ -292,3 +292,18 @@ def test_a_record_checked_out_on_a_real_loan_stops_the_batch_until_it_comes_back
     system.loans.return_(system.actor("wang"), loan["loan_id"], "intact")
     system.retention.execute(system.actor("wang"), batch, "sun", "档案室")
     assert all(_record(system, no).status == "destroyed" for no in nos)
+def test_the_loans_hook_may_open_its_own_transactions(people) -> None:
+    """LoansService.records_out reads (or writes) through the database itself: the retention
+    service calls it outside its own write transactions."""
+    system = people
+    calls = []
+
+    def records_out(ids):  # type: ignore[no-untyped-def]
+        with system.db.session():
+            calls.append(len(ids))
+        return {}
+
+    system.retention.on_loan = records_out
+    batch = approved_batch(system, destroyable(system, 2))
+    system.retention.execute(system.actor("wang"), batch, "sun", "档案室")
+    assert len(calls) >= 3  # create, approve, execute

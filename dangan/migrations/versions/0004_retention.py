@@ -107,7 +107,7 @@ def upgrade() -> None:
     op.create_index('ix_destruction_register_archive_no', 'destruction_register', ['archive_no'])
     # covering index for the due list: its counts and pages are read from the index alone
     op.create_index('ix_records_status_retention_until', 'records',
-                    ['status', 'retention_until', 'doc_date', 'security', 'category', 'year', 'location'])
+                    ['status', 'retention_until', 'doc_date', 'category', 'location', 'year', 'security'])
     op.create_index('ix_records_no_doc_date', 'records', ['status'], sqlite_where=sa.text('doc_date IS NULL'),
                     postgresql_where=sa.text('doc_date IS NULL'))
 
