@@ -55,7 +55,8 @@ def _report(summary, as_json: bool) -> None:  # type: ignore[no-untyped-def]
                 click.echo(f"重复  {r['file']} → 已有档案 {r['archive_no']}")
             else:
                 tag = "待分类" if r.get("queued") else "入库"
-                click.echo(f"{tag}  {r['file']} → {r['archive_no']}  {r.get('title') or ''}")
+                why = f"  （{'; '.join(r['reasons'])}）" if r.get("reasons") else ""
+                click.echo(f"{tag}  {r['file']} → {r['archive_no']}  {r.get('title') or ''}{why}")
             for conflict in r.get("conflicts") or []:
                 click.echo(f"      注意：{conflict['field']} 以指定值 {conflict['given']} 为准，"
                            f"文件内容推断为 {conflict['inferred']}")
@@ -177,8 +178,11 @@ def review(c: Ctx, limit: int, as_json: bool) -> None:
                        else f"    建议类别 {sug.get('category') or '—'}")
             click.echo(f"    建议位置 {r['location'] or sug.get('location') or '—'}"
                        f"  候选 {','.join(sug.get('location_candidates') or []) or '—'}"
-                       f"  日期 {r['date'] or '—'}")
-        click.echo(f"共 {len(rows)} 件。确认：dangan edit 临时号 --category 类别 --location 位置 --reason 原因")
+                       f"  日期 {r['date'] or sug.get('date') or '—'}"
+                       + (f"（{sug['date_rule']}）" if sug.get("date_rule") else ""))
+            if sug.get("reasons"):
+                click.echo(f"    原因 {'; '.join(sug['reasons'])}")
+        click.echo(f"共 {len(rows)} 件。确认：dangan edit 临时号 --category 类别 --location 位置 --date 日期 --reason 原因")
 
     emit(rows, as_json, human)
 
@@ -200,5 +204,14 @@ def edit(c: Ctx, archive_no: str, category, location, title, date_, security, re
     changes = {"category": category, "location": location, "title": title,
                "doc_date": parse_date(date_), "security": security}
     changes = {k: v for k, v in changes.items() if v is not None}
-    data = c.system.records.edit(c.actor(), archive_no, changes, reason)
-    emit(data, as_json, lambda d: click.echo(f"已保存：{d['archive_no']}（第 {d['version']} 版）"))
+    from dangan.ingest.corrections import edit_and_index
+
+    data = edit_and_index(c.system, c.actor(), archive_no, changes, reason)
+
+    def human(d: dict) -> None:
+        click.echo(f"已保存：{d['archive_no']}（第 {d['version']} 版），检索已更新。" if d["search"] == "indexed"
+                   else f"已保存：{d['archive_no']}（第 {d['version']} 版）")
+        if d["search"] != "indexed":
+            click.echo(f"注意：{d['search']}", err=True)
+
+    emit(data, as_json, human)

@@ -449,6 +449,7 @@ class IngestPipeline:
                     job.name, "ingested", archive_no=created.archive_no or created.provisional_no,
                     category=data.category, location=data.location, title=data.title,
                     pages=found.pages, queued=created.status == "queued",
+                    reasons=(data.suggestion or {}).get("reasons") if created.status == "queued" else None,
                     provisional_no=created.provisional_no, conflicts=conflicts,
                     warnings=found.warnings, confidence=found.suggestion.get("confidence"),
                     low_confidence_pages=found.low_confidence_pages, sha256=digest)

@@ -11,7 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from dangan.archive.permissions import LEVEL_NAMES
 from dangan.errors import DanganError
-from dangan.web import api, pages
+from dangan.web import api, pages, review_api, review_pages
 from dangan.web.auth import csrf_token, is_api
 
 
@@ -39,6 +39,8 @@ def create_app(system, start_drain: bool = False) -> Flask:  # type: ignore[no-u
     app.jinja_env.globals["level_names"] = LEVEL_NAMES
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp, url_prefix="/api/v1")
+    app.register_blueprint(review_pages.bp)
+    app.register_blueprint(review_api.bp, url_prefix="/api/v1")
 
     @app.errorhandler(DanganError)
     def _dangan_error(exc: DanganError):  # type: ignore[no-untyped-def]
