@@ -204,8 +204,7 @@ def _cn_value(s: str) -> int | None:
 def _denoise(t: str) -> str:
     """OCR noise inside dates: O/o read for 0, l/I/| for 1 between digits (2O21年1l月)."""
     t = re.sub(r"(?<=\d)[Oo](?=\d|\s*[年月日\-./])", "0", t)
-    t = re.sub(r"(?<=\d)[lI|](?=\d|\s*[年月日\-./])", "1", t)
-    return re.sub(r"(?<=[年月\-./])\s*[lI|](?=\d)", "1", t)
+    return re.sub(r"(?<=[\d年月\-./])[lI|](?=\d|[年月日号\-./])", "1", t)
 
 
 def find_dates(text: str) -> list[_DateHit]:
@@ -415,7 +414,8 @@ def _locate(text: str, projects: Sequence[ProjectRef], default_project: str | No
             continue  # a model number such as A123-12, not one of our estates
         label = _label_before(t, m.start)
         if m.project_from == "default" and loc.level == 2 and (
-                _COUNT_WORDS.fullmatch(m.text.strip()) or label.endswith(("数", "数量", "共"))):
+                (_COUNT_WORDS.fullmatch(m.text.strip()) and _classify_label(label) != 1)
+                or label.endswith(("数", "数量", "共"))):
             continue  # 一座城市, 楼栋数：12栋 — counts, not places
         cands.append(_Candidate(str(loc), loc.level, _classify_label(label), explicit, m.start))
 
