@@ -42,6 +42,7 @@ def write_samples(folder: Path, count: int = 36, scans: int = 4, seed: int = 202
 
 
 def build_demo(home: str | None, count: int = 36, scans: int = 4) -> dict:
+    from dangan.demo.ingest_accuracy import add_ingest_accuracy_demo
     from dangan.ingest.pipeline import IngestPipeline
     from dangan.ingest.sources import expand_paths
     from dangan.system import init_archive
@@ -65,6 +66,7 @@ def build_demo(home: str | None, count: int = 36, scans: int = 4) -> dict:
     with tempfile.TemporaryDirectory(prefix="dangan-demo-") as tmp:
         files = write_samples(Path(tmp), count=count, scans=scans)
         summary = IngestPipeline(system).ingest(system.actor("wang"), expand_paths(files, {}, Path(tmp)))
+    add_ingest_accuracy_demo(system)  # issue #8: building places, Traditional, undated → 待分类
     if hasattr(system, "search_service"):
         system.search_service.sync()
     marker.write_text("ok\n", encoding="utf-8")
