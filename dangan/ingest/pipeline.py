@@ -586,6 +586,13 @@ def _preloaded_forkserver() -> multiprocessing.context.BaseContext:
     imports per worker otherwise, paid again for every pool the inbox starts)."""
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["__main__", "dangan.ingest.analyse"])
+    # One thread per worker for every native pool nobody else limits: the forkserver imports
+    # numpy (classifier, OCR pre-processing) and OpenBLAS otherwise starts a thread per core
+    # in every worker — measured: 2 threads in each analysis process on 2 cores, 1 with the
+    # limit — so two workers ran four compute threads on two cores (busy-waiting BLAS
+    # threads cost CPU per page). The forkserver is a fresh interpreter: it reads these.
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_THREAD_LIMIT"):
+        os.environ.setdefault(var, "1")
     return ctx
 
 
