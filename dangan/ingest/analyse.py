@@ -23,7 +23,7 @@ from dangan.archive.scheme import Scheme, load_scheme
 from dangan.errors import InvalidInput
 from dangan.ingest import text as text_mod
 from dangan.ingest.classify import Classifier
-from dangan.ingest.extract import extract_metadata
+from dangan.ingest.extract import extract_metadata, script_of
 
 if TYPE_CHECKING:  # the records service (and the database layer) stays out of workers
     from dangan.archive.records import RecordInput
@@ -145,7 +145,8 @@ def analyse(path: str, explicit: dict) -> Analysis:
     _, found = mask_text(full_text)
     tokens = sorted({(m.kind, blind_token(ctx.blind_key, m.kind, m.value)) for m in found})
     pages = [{"page": p.number, "text": p.text, "confidence": round(p.confidence, 4), "method": p.method,
-              "rotation": p.rotation, "skew": round(p.skew, 2), "low_confidence": p.low_confidence}
+              "rotation": p.rotation, "skew": round(p.skew, 2), "low_confidence": p.low_confidence,
+              "script": script_of(p.text)}
              for p in extraction.pages]
     inferred_dict = asdict(inferred)
     if isinstance(inferred_dict.get("date"), dt.date):
