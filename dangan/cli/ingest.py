@@ -88,7 +88,7 @@ def _run(c: Ctx, items, source: str, key: str | None, as_json: bool, workers: in
     _report(summary, as_json)
 
 
-def ingest_key(paths: list[str], explicit: dict, items: list) -> str:  # type: ignore[type-arg]
+def ingest_key(paths: list[str], explicit: dict, items: list, scratch: Path) -> str:  # type: ignore[type-arg]
     """The batch of this argument list (as `dangan import` keys a manifest): the same
     files with the same options rerun after a kill resume the same batch; a changed file
     (size or time) or another option makes a new batch."""
@@ -102,16 +102,12 @@ def ingest_key(paths: list[str], explicit: dict, items: list) -> str:  # type: i
         return [st.st_size, st.st_mtime_ns] if st is not None and not Path(p).is_dir() else []  # type: ignore[arg-type]
 
     args = [[str(Path(p).resolve()), stamp(Path(p))] for p in paths]
-    listed = [[it.name, stamp(it.path) if it.path is not None and not str(it.path).startswith(tempfile_root())
+    # ZIP members are unpacked into a fresh scratch folder each run: the ZIP's own stamp
+    # (an argument, or a file listed) stands for them
+    listed = [[it.name, stamp(it.path) if it.path is not None and scratch not in Path(it.path).parents
                else [], it.error or ""] for it in items]
     blob = json.dumps([args, explicit, listed], ensure_ascii=False, sort_keys=True).encode()
     return "ingest:" + hashlib.sha256(blob).hexdigest()[:48]
-
-
-def tempfile_root() -> str:
-    import tempfile
-
-    return tempfile.gettempdir()
 
 
 @main.command()
@@ -169,8 +165,9 @@ def ingest(c: Ctx, paths: tuple[str, ...], category, location, title, date_, sec
         raise click.UsageError("请给出要入库的文件或文件夹，或使用 --resume / --cancel。")
     explicit = _explicit(category, location, title, parse_date(date_), security)
     _validate_explicit(c, explicit)
-    items = expand_paths(list(paths), explicit, workdir())
-    _run(c, items, "cli", ingest_key(list(paths), explicit, items), as_json, workers)
+    scratch = workdir()
+    items = expand_paths(list(paths), explicit, scratch)
+    _run(c, items, "cli", ingest_key(list(paths), explicit, items, scratch), as_json, workers)
 
 
 def _validate_explicit(c: Ctx, explicit: dict) -> None:
