@@ -5,23 +5,32 @@ says where it belongs (房号：A区1栋1单元101室), when it was made (签订
 repairs, its 维修编码. Reading those fields saves the typing, and saying how sure we are
 lets the ingest pipeline send doubtful records to the 待分类 queue instead of misfiling.
 
-Forms carry distractors, so every rule prefers *labelled* values:
+Forms carry distractors, so every rule prefers *labelled* values, and a Traditional page
+(`script_of`: the characters an OpenCC t2s fold changes) is folded to Simplified for
+every rule; only the title keeps the page's script.
 
 - location: addresses via `dangan.archive.codes.find_addresses`; an estate named in the
-  text (项目名称：翠湖花园) places addresses written without the letter
-  (``1号楼2单元0502室``); labelled addresses (房号：/地址：/位置：…) beat prose mentions
-  (涉及住户：楼上1502室 is a neighbour, not this record); the most specific place wins;
-  other distinct places are reported as candidates. A document that names only its
-  estate is placed at the project level. Codes of unregistered projects (model numbers
-  such as A123-12) are ignored when projects are registered.
-- date: 2024年3月5日, 2024-03-05, 2024/3/5, 2024.03.05, 二〇二四年三月五日; labelled document
-  dates (日期：, 签订日期, 报修时间 …) beat the 落款 line, which beats prose; periods
-  (自…起至…止), next-inspection, manufacture and expiry dates are never chosen;
-  impossible dates are rejected.
+  text (letterhead, title, 项目名称：翠湖花园) places addresses written without the letter
+  (``1号楼2单元0502室``) and buildings alone (巡查区域：3号楼, 就9号楼的…, 楼栋：东区3栋 —
+  a zone letter that is not the named estate is a zone of it); labelled addresses
+  (房号：/地址：/位置：/区域：…) beat prose mentions (涉及住户：楼上1502室 is a neighbour);
+  a more specific place on the same chain beats its ancestor (A3-08 over a bare 锦绣江南,
+  even in a labelled field); two different buildings (units, rooms) named as the
+  subject keep the estate and ask for review ("two places named"). A document that
+  names only its estate is placed at the project level. Counts (楼栋数：12栋, 一座) and
+  codes of unregistered projects (model numbers such as A123-12) are not places.
+- date (`best_date`, with the rule that chose it): 2024年3月5日, 2024-03-05, 2024/3/5,
+  2024.03.05, 二〇二四年三月五日, 21-01-19 only under a document-date label, OCR noise
+  (2O24, l月); labelled document dates (制表/填表/签署/办理日期, 日期：, 报修时间 …) beat a
+  ledger's period end (统计期间：…至…), which beats the 落款 line, which beats prose;
+  periods, schedules (下次…, 出厂…) and rows of a table are never chosen; prose dates that
+  disagree give no date. No date is ever made up: None sends the record to 待分类
+  ("no document date").
 - 维修编码: six digits after 维修编码/工单号-style labels, or standing alone in a
   maintenance text with a type prefix the scheme defines; always checked against it.
-- title: the first prominent line (short, not a ``字段：值`` line, not a letterhead),
-  else `title_hint`.
+- title: the first line that names a document (…合同, …记录, …预案, …登记表, …单) and is
+  not a letterhead (…物业服务中心, …有限公司), else the first prominent line, else
+  `title_hint`.
 """
 
 from __future__ import annotations
