@@ -666,7 +666,7 @@ _CN_DIGITS = {"〇": 0, "零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四":
               "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 _NUM = r"(?:[0-9]+|[〇零一二两三四五六七八九十]+)"
 _GAP = r"[ \t]*"
-_BUILDING_MARK = r"(?:号楼(?!梯)|號樓(?!梯)|号栋|號棟|栋|棟|幢|座(?![位椅谈談机機]))"
+_BUILDING_MARK = r"(?:号楼(?!梯)|號樓(?!梯)|号栋|號棟|号幢|號幢|[#＃]楼(?!梯)|栋|棟|幢|座(?![位椅谈談机機]))"
 _UNIT_MARK = r"(?:单元|單元)"
 _ROOM_MARK = r"(?:室|房|号|號)"
 
@@ -795,7 +795,7 @@ def _from_address(m: re.Match[str], by_name: Mapping[str, str], default_project:
 
 
 def find_addresses(text: str, projects: Sequence[ProjectRef] = (), default_project: str | None = None,
-                   codes: CodeScheme | None = None) -> list[AddressMatch]:
+                   codes: CodeScheme | None = None, *, building_only: bool = False) -> list[AddressMatch]:
     """Every place named in `text`, in order, non-overlapping (the longest wins).
 
     Recognises A区1栋1单元101室 (also 區/棟/單元, 号楼/號樓, 座/幢, 房/号, Chinese numerals,
@@ -803,15 +803,17 @@ def find_addresses(text: str, projects: Sequence[ProjectRef] = (), default_proje
     code forms A-01 … A-01-001-0101 standing as their own token. A registered name on its
     own is the project itself (翠湖花园 → A). Without a project letter,
     name or `default_project` there is no match; with only the default project, a match
-    needs at least the unit, since "3栋" alone in prose is rarely an address. A number
-    that overflows its segment discards the whole address.
+    needs at least the unit, since "3栋" alone in prose is rarely an address — unless
+    `building_only` says the caller knows the estate from the document itself (巡查区域：
+    3号楼 on a page naming 翠湖花园). A number that overflows its segment discards the
+    whole address.
     """
     codes = codes or default_codes()
     by_name = _check_projects(projects, default_project, codes)
     names = tuple(sorted(by_name, key=lambda n: (-len(n), n)))
     candidates: list[AddressMatch] = []
     for m in _address_regex(names).finditer(text):
-        result = _from_address(m, by_name, default_project, codes, building_only_default=False)
+        result = _from_address(m, by_name, default_project, codes, building_only_default=building_only)
         if not isinstance(result, str):
             loc, source = result
             candidates.append(AddressMatch(loc, m.start(), m.end(), m.group(), source))

@@ -29,7 +29,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import io
+import math
 import os
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -259,8 +262,36 @@ def _read_full(src: BinaryIO, buf: bytearray) -> int:
     return filled
 
 
+class _OwnLoad:
+    """This process's share of the load average: its CPU use, decayed like the kernel's
+    1-minute load (exp(-Δt/60)), so that `_spare_core` does not count our own previous
+    objects — a helper thread busy a moment ago raised the load by one, and the next
+    object then chose single-thread hashing on an otherwise idle machine."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.wall, self.cpu = time.monotonic(), time.process_time()
+        self.value = 0.0
+
+    def sample(self) -> float:
+        with self.lock:
+            wall, cpu = time.monotonic(), time.process_time()
+            dt_wall = wall - self.wall
+            if dt_wall > 0.05:
+                rate = max(0.0, cpu - self.cpu) / dt_wall
+                decay = math.exp(-dt_wall / 60.0)
+                self.value = self.value * decay + rate * (1.0 - decay)
+                self.wall, self.cpu = wall, cpu
+            return self.value
+
+
+_OWN_LOAD = _OwnLoad()
+
+
 def _spare_core() -> bool:
-    """Whether a second core looks idle: more CPUs than the 1-minute load (ours included)."""
+    """Whether a second core is free for the hashing thread: other processes' share of the
+    1-minute load (the load minus our own decayed CPU use) leaves room for this thread
+    and a helper."""
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
@@ -269,7 +300,8 @@ def _spare_core() -> bool:
         load = os.getloadavg()[0]
     except (AttributeError, OSError):  # pragma: no cover - no load average
         return False
-    return cpus >= 2 and load < cpus - 0.5
+    others = max(0.0, load - _OWN_LOAD.sample())
+    return cpus >= 2 and others <= cpus - 1.5
 
 
 class Encryptor:

@@ -510,6 +510,8 @@ class RecordsService:
                 if rec.category is None or rec.location is None:
                     missing = "类别" if rec.category is None else "位置编码"
                     raise InvalidInput(f"待分类档案确认前需要{missing}（--category / --location）。")
+                if rec.doc_date is None:  # the 档号's year is the document's, never today's
+                    raise InvalidInput("待分类档案确认前需要文件日期（--date YYYY-MM-DD）：文件上没有可读的日期。")
                 rec.status = ACTIVE
                 rec.archive_no = self._allocate_archive_no(s, rec, dt.date.today())
                 s.add(ArchiveAlias(alias=rec.provisional_no, record_id=rec.id))

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from dangan.cli.base import JSON_OPT, Ctx, emit, handled, main, parse_date, pass_ctx
+from dangan.errors import InvalidInput
 
 
 def _explicit(category, location, title, date, security) -> dict:  # type: ignore[no-untyped-def]
@@ -55,7 +56,8 @@ def _report(summary, as_json: bool) -> None:  # type: ignore[no-untyped-def]
                 click.echo(f"重复  {r['file']} → 已有档案 {r['archive_no']}")
             else:
                 tag = "待分类" if r.get("queued") else "入库"
-                click.echo(f"{tag}  {r['file']} → {r['archive_no']}  {r.get('title') or ''}")
+                why = f"  （{'; '.join(r['reasons'])}）" if r.get("reasons") else ""
+                click.echo(f"{tag}  {r['file']} → {r['archive_no']}  {r.get('title') or ''}{why}")
             for conflict in r.get("conflicts") or []:
                 click.echo(f"      注意：{conflict['field']} 以指定值 {conflict['given']} 为准，"
                            f"文件内容推断为 {conflict['inferred']}")
@@ -66,19 +68,19 @@ def _report(summary, as_json: bool) -> None:  # type: ignore[no-untyped-def]
         sys.exit(1)
 
 
-def _run(c: Ctx, items, source: str, key: str | None, as_json: bool, workers: int | None) -> None:  # type: ignore[no-untyped-def]
+def _run(c: Ctx, items, source: str, key: str | None, as_json: bool, workers: int | None,  # type: ignore[no-untyped-def]
+         batch_id: int | None = None) -> None:
     from dangan.ingest.pipeline import IngestPipeline
 
     actor = c.actor()
     pipeline = IngestPipeline(c.system, workers=workers)
-    batch_id = pipeline.add_batch(actor, items, source, key)
-    with pipeline.db.session() as s:
-        from sqlalchemy import func, select
-
-        from dangan.ingest.models import IngestJob
-
-        total = s.execute(select(func.count()).where(IngestJob.batch_id == batch_id)).scalar_one()
-    bar = Progress(total, enabled=not as_json and sys.stderr.isatty())
+    if batch_id is None:
+        batch_id = pipeline.add_batch(actor, items, source, key)
+        if source == "cli":
+            pipeline.repoint(batch_id, items)
+    # the bar and its ETA count only what is left (a resumed batch has done part already)
+    remaining = pipeline.pending_count(batch_id)
+    bar = Progress(remaining, enabled=not as_json and sys.stderr.isatty())
     try:
         summary = pipeline.run(actor, batch_id, progress=bar)
     finally:
@@ -86,27 +88,86 @@ def _run(c: Ctx, items, source: str, key: str | None, as_json: bool, workers: in
     _report(summary, as_json)
 
 
+def ingest_key(paths: list[str], explicit: dict, items: list, scratch: Path) -> str:  # type: ignore[type-arg]
+    """The batch of this argument list (as `dangan import` keys a manifest): the same
+    files with the same options rerun after a kill resume the same batch; a changed file
+    (size or time) or another option makes a new batch."""
+    import json
+
+    def stamp(p: Path | None) -> list:  # type: ignore[type-arg]
+        try:
+            st = p.stat() if p is not None else None
+        except OSError:
+            return []
+        return [st.st_size, st.st_mtime_ns] if st is not None and not Path(p).is_dir() else []  # type: ignore[arg-type]
+
+    args = [[str(Path(p).resolve()), stamp(Path(p))] for p in paths]
+    # ZIP members are unpacked into a fresh scratch folder each run: the ZIP's own stamp
+    # (an argument, or a file listed) stands for them
+    listed = [[it.name, stamp(it.path) if it.path is not None and scratch not in Path(it.path).parents
+               else [], it.error or ""] for it in items]
+    blob = json.dumps([args, explicit, listed], ensure_ascii=False, sort_keys=True).encode()
+    return "ingest:" + hashlib.sha256(blob).hexdigest()[:48]
+
+
 @main.command()
-@click.argument("paths", nargs=-1, required=True)
+@click.argument("paths", nargs=-1)
 @click.option("--category", help="类别（键或代码，如 maintenance 或 WX）。")
 @click.option("--location", help="位置编码，如 A-01-001-0101。")
 @click.option("--title", help="题名。")
 @click.option("--date", "date_", help="文件日期 YYYY-MM-DD。")
 @click.option("--security", help="密级：public、internal、confidential、secret。")
 @click.option("--workers", type=int, default=None, help="识别进程数（默认每核一个）。")
+@click.option("--resume", is_flag=True, help="继续中断后未完成的入库批次（不给路径时列出或继续唯一的一个）。")
+@click.option("--batch", "batch", type=int, default=None, help="与 --resume 合用：要继续的批次号。")
+@click.option("--cancel", "cancel", type=int, default=None, metavar="批次号", help="取消中断后未完成的批次：余下文件不再处理。")
 @JSON_OPT
 @pass_ctx
 @handled
 def ingest(c: Ctx, paths: tuple[str, ...], category, location, title, date_, security,  # type: ignore[no-untyped-def]
-           workers: int | None, as_json: bool) -> None:
-    """档案入库：文件或文件夹（含 ZIP）；未指定的信息从内容中推断。"""
-    from dangan.ingest.pipeline import workdir
+           workers: int | None, resume: bool, batch: int | None, cancel: int | None, as_json: bool) -> None:
+    """档案入库：文件或文件夹（含 ZIP）；未指定的信息从内容中推断。
+
+    中断（断电、kill）后用同样的参数重跑，或运行 dangan ingest --resume，会接着做完同一批次，
+    已入库的文件不会重做；dangan ingest --cancel 批次号 放弃余下的文件。"""
+    from dangan.ingest.pipeline import IngestPipeline, workdir
     from dangan.ingest.sources import expand_paths
 
+    if cancel is not None or (resume and not paths):
+        if paths:
+            raise click.UsageError("--cancel 不能与路径同用。")
+        pipeline = IngestPipeline(c.system, workers=workers)
+        if cancel is not None:
+            n = pipeline.cancel(c.actor(), cancel)
+            emit({"batch": cancel, "cancelled": n}, as_json,
+                 lambda d: click.echo(f"已取消批次 {d['batch']}：余下 {d['cancelled']} 个文件不再处理。"))
+            return
+        c.system.records.require(c.actor(), "record.ingest")
+        open_batches = pipeline.abandoned()
+        chosen = [b for b in open_batches if batch is None or b["batch"] == batch]
+        if batch is not None and not chosen:
+            raise InvalidInput(f"批次 {batch} 没有中断后未完成的文件：可继续的批次 "
+                               f"{'、'.join(str(b['batch']) for b in open_batches) or '无'}。")
+        if len(chosen) != 1:
+            def listing(rows: list[dict]) -> None:
+                if not rows:
+                    click.echo("没有中断后未完成的入库批次。")
+                for b in rows:
+                    click.echo(f"批次 {b['batch']}  {b['source']}  {b['created_by']}  {b['created_at']}  "
+                               f"余 {b['pending']}/{b['total']} 个文件")
+                if rows:
+                    click.echo("继续：dangan ingest --resume --batch 批次号；放弃：dangan ingest --cancel 批次号")
+            emit(chosen, as_json, listing)
+            return
+        _run(c, None, "cli", None, as_json, workers, batch_id=chosen[0]["batch"])
+        return
+    if not paths:
+        raise click.UsageError("请给出要入库的文件或文件夹，或使用 --resume / --cancel。")
     explicit = _explicit(category, location, title, parse_date(date_), security)
     _validate_explicit(c, explicit)
-    items = expand_paths(list(paths), explicit, workdir())
-    _run(c, items, "cli", None, as_json, workers)
+    scratch = workdir()
+    items = expand_paths(list(paths), explicit, scratch)
+    _run(c, items, "cli", ingest_key(list(paths), explicit, items, scratch), as_json, workers)
 
 
 def _validate_explicit(c: Ctx, explicit: dict) -> None:
@@ -177,8 +238,11 @@ def review(c: Ctx, limit: int, as_json: bool) -> None:
                        else f"    建议类别 {sug.get('category') or '—'}")
             click.echo(f"    建议位置 {r['location'] or sug.get('location') or '—'}"
                        f"  候选 {','.join(sug.get('location_candidates') or []) or '—'}"
-                       f"  日期 {r['date'] or '—'}")
-        click.echo(f"共 {len(rows)} 件。确认：dangan edit 临时号 --category 类别 --location 位置 --reason 原因")
+                       f"  日期 {r['date'] or sug.get('date') or '—'}"
+                       + (f"（{sug['date_rule']}）" if sug.get("date_rule") else ""))
+            if sug.get("reasons"):
+                click.echo(f"    原因 {'; '.join(sug['reasons'])}")
+        click.echo(f"共 {len(rows)} 件。确认：dangan edit 临时号 --category 类别 --location 位置 --date 日期 --reason 原因")
 
     emit(rows, as_json, human)
 
@@ -200,5 +264,14 @@ def edit(c: Ctx, archive_no: str, category, location, title, date_, security, re
     changes = {"category": category, "location": location, "title": title,
                "doc_date": parse_date(date_), "security": security}
     changes = {k: v for k, v in changes.items() if v is not None}
-    data = c.system.records.edit(c.actor(), archive_no, changes, reason)
-    emit(data, as_json, lambda d: click.echo(f"已保存：{d['archive_no']}（第 {d['version']} 版）"))
+    from dangan.ingest.corrections import edit_and_index
+
+    data = edit_and_index(c.system, c.actor(), archive_no, changes, reason)
+
+    def human(d: dict) -> None:
+        click.echo(f"已保存：{d['archive_no']}（第 {d['version']} 版），检索已更新。" if d["search"] == "indexed"
+                   else f"已保存：{d['archive_no']}（第 {d['version']} 版）")
+        if d["search"] != "indexed":
+            click.echo(f"注意：{d['search']}", err=True)
+
+    emit(data, as_json, human)

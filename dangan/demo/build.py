@@ -47,6 +47,7 @@ def write_samples(folder: Path, count: int = 36, scans: int = 4, seed: int = 202
 
 
 def build_demo(home: str | None, count: int = 36, scans: int = 4) -> dict:
+    from dangan.demo.ingest_accuracy import add_ingest_accuracy_demo
     from dangan.ingest.pipeline import IngestPipeline
     from dangan.ingest.sources import expand_paths
     from dangan.system import init_archive
@@ -73,6 +74,7 @@ def build_demo(home: str | None, count: int = 36, scans: int = 4) -> dict:
     add_demo_loans(system)
     build_retention_demo(system)  # records falling due, a hold, a destroyed batch
     add_handover_demo(system)
+    add_ingest_accuracy_demo(system)  # issue #8: building places, Traditional, undated → 待分类
     if hasattr(system, "search_service"):
         system.search_service.sync()
     add_scale_demo(system)  # a batch worked by the queue's worker, and a first backup

@@ -23,7 +23,7 @@ from dangan.archive.scheme import Scheme, load_scheme
 from dangan.errors import InvalidInput
 from dangan.ingest import text as text_mod
 from dangan.ingest.classify import Classifier
-from dangan.ingest.extract import extract_metadata
+from dangan.ingest.extract import extract_metadata, script_of
 
 if TYPE_CHECKING:  # the records service (and the database layer) stays out of workers
     from dangan.archive.records import RecordInput
@@ -145,7 +145,8 @@ def analyse(path: str, explicit: dict) -> Analysis:
     _, found = mask_text(full_text)
     tokens = sorted({(m.kind, blind_token(ctx.blind_key, m.kind, m.value)) for m in found})
     pages = [{"page": p.number, "text": p.text, "confidence": round(p.confidence, 4), "method": p.method,
-              "rotation": p.rotation, "skew": round(p.skew, 2), "low_confidence": p.low_confidence}
+              "rotation": p.rotation, "skew": round(p.skew, 2), "low_confidence": p.low_confidence,
+              "script": script_of(p.text)}
              for p in extraction.pages]
     inferred_dict = asdict(inferred)
     if isinstance(inferred_dict.get("date"), dt.date):
@@ -184,11 +185,22 @@ def resolve(explicit: dict, found: Analysis, name: str, scheme: Scheme,
     date_given = explicit.get("date")
     date_value = pick("date", date_given, inferred.get("date"))
     title = explicit.get("title") or inferred.get("title") or Path(name).stem or "未命名文件"
-    queue = category is None or location is None
+    # a person decides: two places named as the subject, or no date of the document's own
+    # (a 档号 never gets a year that was made up: the record waits with a provisional number)
+    reasons = [r for r in inferred.get("review") or []
+               if not (r == "no document date" and date_given)
+               and not (r == "two places named" and explicit.get("location"))]
+    if category is None:
+        reasons.append("category uncertain")
+    if location is None:
+        reasons.append("no location")
+    queue = bool(reasons)
     suggestion = {"category": sug.get("category"), "confidence": sug.get("confidence"),
                   "alternatives": sug.get("alternatives"), "location": inferred.get("location"),
                   "location_candidates": inferred.get("location_candidates"),
-                  "date": inferred.get("date"), "maintenance_code": inferred.get("maintenance_code")}
+                  "date": inferred.get("date"), "date_rule": "given" if date_given else inferred.get("date_rule"),
+                  "script": inferred.get("script"), "reasons": reasons,
+                  "maintenance_code": inferred.get("maintenance_code")}
     try:
         doc_date = dt.date.fromisoformat(date_value) if isinstance(date_value, str) else date_value
     except ValueError:

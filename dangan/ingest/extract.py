@@ -5,23 +5,32 @@ says where it belongs (房号：A区1栋1单元101室), when it was made (签订
 repairs, its 维修编码. Reading those fields saves the typing, and saying how sure we are
 lets the ingest pipeline send doubtful records to the 待分类 queue instead of misfiling.
 
-Forms carry distractors, so every rule prefers *labelled* values:
+Forms carry distractors, so every rule prefers *labelled* values, and a Traditional page
+(`script_of`: the characters an OpenCC t2s fold changes) is folded to Simplified for
+every rule; only the title keeps the page's script.
 
 - location: addresses via `dangan.archive.codes.find_addresses`; an estate named in the
-  text (项目名称：翠湖花园) places addresses written without the letter
-  (``1号楼2单元0502室``); labelled addresses (房号：/地址：/位置：…) beat prose mentions
-  (涉及住户：楼上1502室 is a neighbour, not this record); the most specific place wins;
-  other distinct places are reported as candidates. A document that names only its
-  estate is placed at the project level. Codes of unregistered projects (model numbers
-  such as A123-12) are ignored when projects are registered.
-- date: 2024年3月5日, 2024-03-05, 2024/3/5, 2024.03.05, 二〇二四年三月五日; labelled document
-  dates (日期：, 签订日期, 报修时间 …) beat the 落款 line, which beats prose; periods
-  (自…起至…止), next-inspection, manufacture and expiry dates are never chosen;
-  impossible dates are rejected.
+  text (letterhead, title, 项目名称：翠湖花园) places addresses written without the letter
+  (``1号楼2单元0502室``) and buildings alone (巡查区域：3号楼, 就9号楼的…, 楼栋：东区3栋 —
+  a zone letter that is not the named estate is a zone of it); labelled addresses
+  (房号：/地址：/位置：/区域：…) beat prose mentions (涉及住户：楼上1502室 is a neighbour);
+  a more specific place on the same chain beats its ancestor (A3-08 over a bare 锦绣江南,
+  even in a labelled field); two different buildings (units, rooms) named as the
+  subject keep the estate and ask for review ("two places named"). A document that
+  names only its estate is placed at the project level. Counts (楼栋数：12栋, 一座) and
+  codes of unregistered projects (model numbers such as A123-12) are not places.
+- date (`best_date`, with the rule that chose it): 2024年3月5日, 2024-03-05, 2024/3/5,
+  2024.03.05, 二〇二四年三月五日, 21-01-19 only under a document-date label, OCR noise
+  (2O24, l月); labelled document dates (制表/填表/签署/办理日期, 日期：, 报修时间 …) beat a
+  ledger's period end (统计期间：…至…), which beats the 落款 line, which beats prose;
+  periods, schedules (下次…, 出厂…) and rows of a table are never chosen; prose dates that
+  disagree give no date. No date is ever made up: None sends the record to 待分类
+  ("no document date").
 - 维修编码: six digits after 维修编码/工单号-style labels, or standing alone in a
   maintenance text with a type prefix the scheme defines; always checked against it.
-- title: the first prominent line (short, not a ``字段：值`` line, not a letterhead),
-  else `title_hint`.
+- title: the first line that names a document (…合同, …记录, …预案, …登记表, …单) and is
+  not a letterhead (…物业服务中心, …有限公司), else the first prominent line, else
+  `title_hint`.
 """
 
 from __future__ import annotations
@@ -34,7 +43,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dangan.archive.codes import AddressMatch, CodeScheme, ProjectRef, find_addresses, parse_maintenance_code
+from dangan.archive.codes import (
+    AddressMatch,
+    CodeScheme,
+    LocationCode,
+    ProjectRef,
+    find_addresses,
+    parse_maintenance_code,
+)
 from dangan.errors import InvalidInput
 
 __all__ = ["Inferred", "ProjectRef", "extract_date", "extract_maintenance_code", "extract_metadata",
@@ -51,6 +67,9 @@ class Inferred:
     date: datetime.date | None = None
     maintenance_code: str | None = None
     title: str | None = None
+    date_rule: str | None = None   # which rule chose the date (shown in the review queue)
+    script: str = "simplified"     # the text's script: "simplified" or "traditional"
+    review: list[str] = field(default_factory=list)  # why a person must look: "no document date" …
 
 
 # --------------------------------------------------------------------------- helpers
@@ -71,6 +90,27 @@ def _simplified(s: str) -> str:
     return t2s.convert(s) if t2s is not None else s
 
 
+def script_of(text: str) -> str:
+    """"traditional" when folding to Simplified (OpenCC t2s) changes enough of the Han
+    characters, else "simplified". A Simplified page is (almost) a fixed point of t2s;
+    a Traditional one changes on most lines. Shared characters count for neither."""
+    t2s = _converters()[0]
+    if t2s is None or not text:
+        return "simplified"
+    folded = t2s.convert(text)
+    if len(folded) != len(text):  # phrase conversion changed lengths: compare as sets
+        changed = len({c for c in text if "\u4e00" <= c <= "\u9fff"} - set(folded))
+    else:
+        changed = sum(a != b for a, b in zip(text, folded, strict=True))
+    han = sum("\u4e00" <= c <= "\u9fff" for c in text)
+    return "traditional" if changed >= 2 and changed >= 0.02 * max(han, 1) else "simplified"
+
+
+def fold(text: str) -> str:
+    """The text in Simplified script (Traditional pages folded; Simplified unchanged)."""
+    return _simplified(text)
+
+
 def _label_before(text: str, pos: int) -> str:
     """The field label in front of `pos` on its line: "房号" for "房号：A区…", in Simplified."""
     start = max(text.rfind("\n", 0, pos), text.rfind("　", 0, pos), text.rfind("，", 0, pos),
@@ -87,7 +127,10 @@ def _prepare(text: str) -> str:
 
 # --------------------------------------------------------------------------- title
 
-_LETTERHEAD = re.compile(r"(有限公司|有限责任公司|物业服务中心|管理处|服务中心|集团)$")
+_LETTERHEAD = re.compile(r"(有限公司|有限责任公司|物业服务中心|管理处|服务中心|集团|分公司|客服中心|管理中心)$")
+#: Words that end (or make) the name of a document: the title line names one of these.
+_TITLE_WORDS = re.compile(r"(合同|协议|协议书|记录|记录表|登记表|登记簿|预案|方案|台账|明细|清单|报告|通知|"
+                          r"申请表|申请书|单|表|卡|书|函|制度|规定|纪要|计划|说明|证明|确认书|汇总|统计|账|簿)$")
 _NOT_TITLE = re.compile(r"^[\d\s\-./:：年月日第页共()（）#*_=~]+$")
 
 
@@ -100,8 +143,12 @@ def extract_title(text: str, title_hint: str | None = None) -> str | None:
         if len(ln) > 40 or "：" in ln or ":" in ln or _NOT_TITLE.match(ln) or len(ln) < 2:
             continue
         candidates.append((i, ln))
+    folded = {i: _simplified(ln) for i, ln in candidates}
+    for i, ln in candidates:  # the line naming the document (in either script)
+        if _TITLE_WORDS.search(folded[i]) and not _LETTERHEAD.search(folded[i]):
+            return ln
     for i, ln in candidates:
-        if _LETTERHEAD.search(ln) and any(j > i for j, _ in candidates):
+        if _LETTERHEAD.search(folded[i]) and any(j > i for j, _ in candidates):
             continue  # a letterhead above the real title
         return ln
     hint = (title_hint or "").strip()
@@ -138,6 +185,16 @@ class _DateHit:
     end: int
     label: str
     score: float
+    rule: str = ""
+
+
+_SHORT_DATE = re.compile(r"(?<![0-9A-Za-z\-./])(?P<y>\d{2})-(?P<m>\d{2})-(?P<d>\d{2})(?![0-9\-./])")
+#: Labels of a period (统计期间：2021年1月1日至2021年3月31日): its end dates a ledger.
+_PERIOD_LABELS = ("统计期间", "所属期间", "所属期", "统计周期", "账期", "收费期间", "计费期间", "结算期间",
+                  "报表期间", "台账期间")
+#: Labels naming the document's own date beyond _DOC_DATE_LABELS' exact names.
+_OWN_DATE_SUFFIXES = ("签订日期", "填报日期", "登记日期", "制表日期", "填表日期", "签署日期", "办理日期",
+                      "签发日期", "编制日期", "报告日期")
 
 
 def _cn_value(s: str) -> int | None:
@@ -153,13 +210,19 @@ def _cn_value(s: str) -> int | None:
     return int("".join(str(_CN[ch]) for ch in s))
 
 
+def _denoise(t: str) -> str:
+    """OCR noise inside dates: O/o read for 0, l/I/| for 1 between digits (2O21年1l月)."""
+    t = re.sub(r"(?<=\d)[Oo](?=\d|\s*[年月日\-./])", "0", t)
+    return re.sub(r"(?<=[\d年月\-./])[lI|](?=\d|[年月日号\-./])", "1", t)
+
+
 def find_dates(text: str) -> list[_DateHit]:
     """Every valid date in the text with its label and a preference score (higher = likelier
-    the document date; ≤ 0 = never the document date)."""
-    t = _prepare(text)
+    the document date; ≤ 0 = never the document date), in Simplified or Traditional."""
+    t = _denoise(_simplified(_prepare(text)))
     hits: list[_DateHit] = []
     taken: list[tuple[int, int]] = []
-    for rx in _DATE_RES:
+    for rx in (*_DATE_RES, _SHORT_DATE):
         for m in rx.finditer(t):
             if any(not (m.end() <= a or b <= m.start()) for a, b in taken):
                 continue
@@ -171,14 +234,26 @@ def find_dates(text: str) -> list[_DateHit]:
                     continue
             else:
                 y, mo, d = int(g["y"]), int(g["m"]), int(g["d"])
+            short = rx is _SHORT_DATE
+            if short:
+                y += 2000
             try:
                 value = datetime.date(y, mo, d)
             except ValueError:
                 continue  # 2024年2月30日 is no date
             taken.append((m.start(), m.end()))
-            hits.append(_score_date(t, value, m.start(), m.end()))
+            hit = _score_date(t, value, m.start(), m.end())
+            if short and hit.score < 3.0:
+                # 21-01-19 could be any order: only a labelled document date makes it one
+                hit = _DateHit(hit.date, hit.start, hit.end, hit.label, -1.0, "short date without label")
+            hits.append(hit)
     hits.sort(key=lambda h: h.start)
     return hits
+
+
+def _is_table_row(line: str) -> bool:
+    """A row of a table: several cells apart by runs of spaces, tabs or bars."""
+    return len(re.findall(r"\t|\||　| {2,}", line.strip())) >= 2
 
 
 def _score_date(t: str, value: datetime.date, start: int, end: int) -> _DateHit:
@@ -187,27 +262,43 @@ def _score_date(t: str, value: datetime.date, start: int, end: int) -> _DateHit:
     line_start = t.rfind("\n", 0, start) + 1
     line_end = t.find("\n", end)
     line = t[line_start: line_end if line_end >= 0 else len(t)].strip()
-    in_range = bool(re.match(r"\s*(起|至|到|~|～|—|-{1,2}\s*\d)", after)) or label.endswith(("自", "至", "到", "从"))
-    if in_range or any(neg in label for neg in _NEGATIVE_LABEL):
-        score = -1.0
-    elif label in _DOC_DATE_LABELS or label.endswith(("签订日期", "填报日期", "登记日期")):
-        score = 3.0
-    elif label.endswith(("日期", "时间")):
-        score = 2.0
-    elif line == t[start:end].strip() or not label:
-        score = 1.5  # the date alone on its line: the 落款
-    else:
-        score = 1.0
-    return _DateHit(value, start, end, label, score)
+    line_label = t[line_start:start].strip().rstrip("：:").strip()
+    opens_range = bool(re.match(r"\s*(起|至|到|~|～|—|-{1,2}\s*\d)", after))
+    closes_range = label.endswith(("至", "到", "~", "～", "—")) or bool(re.search(r"(至|到|~|～|—)\s*$", t[line_start:start]))
+    period = any(line_label.startswith(p) for p in _PERIOD_LABELS)
+    if period and closes_range and not opens_range:
+        return _DateHit(value, start, end, label, 1.8, "period end")
+    if opens_range or closes_range or label.endswith(("自", "从")) or any(neg in label for neg in _NEGATIVE_LABEL):
+        return _DateHit(value, start, end, label, -1.0, "period or schedule")
+    if label in _DOC_DATE_LABELS or label.endswith(_OWN_DATE_SUFFIXES):
+        return _DateHit(value, start, end, label, 3.0, f"labelled {label}")
+    if label.endswith(("日期", "时间")):
+        return _DateHit(value, start, end, label, 2.0, f"labelled {label}")
+    if line == t[start:end].strip():
+        return _DateHit(value, start, end, label, 1.5, "signature line")
+    if _is_table_row(line):
+        return _DateHit(value, start, end, label, 0.0, "table row")
+    if label.endswith(("于", "在")) or not label:
+        return _DateHit(value, start, end, label, 1.0, "prose")
+    return _DateHit(value, start, end, label, 0.5, "other")
+
+
+def best_date(text: str) -> tuple[datetime.date | None, str | None]:
+    """(document date, the rule that chose it); (None, None) when no date belongs to the
+    document — a year is never made up. Prose dates decide only when they agree."""
+    hits = [h for h in find_dates(text) if h.score > 0]
+    if not hits:
+        return None, None
+    top = max(h.score for h in hits)
+    best = [h for h in hits if h.score == top]
+    if top < 1.5 and len({h.date for h in best}) > 1:
+        return None, None  # several dates in the content, none the document's own
+    return best[0].date, best[0].rule
 
 
 def extract_date(text: str) -> datetime.date | None:
     """The document date: the best-labelled valid date, else None."""
-    best: _DateHit | None = None
-    for h in find_dates(text):
-        if h.score > 0 and (best is None or h.score > best.score):
-            best = h
-    return best.date if best else None
+    return best_date(text)[0]
 
 
 # --------------------------------------------------------------------------- 维修编码
@@ -296,33 +387,61 @@ def _classify_label(label: str) -> int:
     return 0
 
 
+_COUNT_WORDS = re.compile(r"[一二两三四五六七八九十]+(?:座|栋|幢)")
+_SUBJECT_LABELS = ("区域", "楼栋", "部位", "位置", "范围", "地点", "房号", "坐落", "地址", "楼号")
+
+
 def extract_location(text: str, projects: Sequence[ProjectRef], default_project: str | None = None,
                      codes: CodeScheme | None = None) -> tuple[str | None, float, list[str]]:
     """(location, confidence, distinct candidates best first) as stated by the text."""
-    t = _prepare(text)
+    location, confidence, candidates, _ = _locate(text, projects, default_project, codes)
+    return location, confidence, candidates
+
+
+def _locate(text: str, projects: Sequence[ProjectRef], default_project: str | None = None,
+            codes: CodeScheme | None = None) -> tuple[str | None, float, list[str], str | None]:
+    """extract_location plus the reason a person must decide (two buildings), if any."""
+    t = _simplified(_prepare(text))
     estates = _estates(t, projects)
     context, context_labelled, context_clear = _context_project(estates)
     fallback = context or default_project
     registered = {p.code for p in projects}
-    matches: list[AddressMatch] = find_addresses(t, projects, fallback, codes)
+    named = {e[0] for e in estates}
+    # with the estate named in the document, "巡查区域：3号楼" is a building of that estate
+    matches: list[AddressMatch] = find_addresses(t, projects, fallback, codes,
+                                                 building_only=context is not None and context_clear)
     cands: list[_Candidate] = []
     for m in matches:
         loc = m.location
+        explicit = m.project_from != "default"
+        if (context is not None and context_clear and m.kind == "address" and m.project_from == "letter"
+                and loc.project != context and loc.project not in named and loc.level >= 2):
+            # 楼栋：B2区3栋 on a page about 翠湖花园: a zone of that estate, not project B2
+            loc = LocationCode(context, *loc.segments[1:])
+            explicit = False
         if registered and loc.project not in registered:
             continue  # a model number such as A123-12, not one of our estates
         label = _label_before(t, m.start)
-        explicit = m.project_from != "default"
+        if m.project_from == "default" and loc.level == 2 and (
+                (_COUNT_WORDS.fullmatch(m.text.strip()) and _classify_label(label) != 1)
+                or label.endswith(("数", "数量", "共"))):
+            continue  # 一座城市, 楼栋数：12栋 — counts, not places
         cands.append(_Candidate(str(loc), loc.level, _classify_label(label), explicit, m.start))
 
     if not cands:
         if context is not None:
             conf = (0.8 if context_labelled else 0.6) * (1.0 if context_clear else 0.7)
             others = sorted({e[0] for e in estates} - {context})
-            return context, round(conf, 3), [context, *others]
-        return None, 0.0, []
+            return context, round(conf, 3), [context, *others], None
+        return None, 0.0, [], None
 
     cands.sort(key=lambda c: c.score, reverse=True)
     best = cands[0]
+    # a more specific place on the same chain (A ⊃ A-08) is the same statement made precise:
+    # an explicit code or building beats a bare estate mention, even one in a labelled field
+    below = [c for c in cands if c.labelled >= 0 and c.location.startswith(best.location + "-")]
+    if below:
+        best = max(below, key=lambda c: (c.level, c.labelled, int(c.explicit), -c.start))
     distinct: list[str] = []
     for c in cands:
         if c.location not in distinct:
@@ -330,7 +449,15 @@ def extract_location(text: str, projects: Sequence[ProjectRef], default_project:
     # ancestors of the chosen place agree with it; anything else is a rival
     rivals = [c for c in cands if not best.location.startswith(c.location + "-")
               and c.location != best.location and not c.location.startswith(best.location + "-")]
-    candidates = [best.location] + [x for x in distinct[1:] if not best.location.startswith(x + "-")]
+    candidates = [best.location] + [x for x in distinct if x != best.location
+                                    and not best.location.startswith(x + "-")]
+
+    # two different buildings (or units, rooms) named as the subject: do not guess
+    subject_rivals = [r for r in rivals if r.labelled >= max(best.labelled, 0) and r.level >= 2
+                      and r.location.split("-")[0] == best.location.split("-")[0] and best.level >= 2]
+    if subject_rivals and best.labelled >= 0:
+        estate = best.location.split("-")[0]
+        return estate, 0.3, [x for x in candidates if x != estate], "two places named"
 
     conf = 0.9 if best.labelled == 1 else 0.75
     if best.labelled == -1:
@@ -343,7 +470,7 @@ def extract_location(text: str, projects: Sequence[ProjectRef], default_project:
         conf *= 0.7
     if best.explicit and best.labelled == 1 and not rivals:
         conf = 0.95
-    return best.location, round(max(0.05, min(conf, 0.99)), 3), candidates
+    return best.location, round(max(0.05, min(conf, 0.99)), 3), candidates, None
 
 
 # --------------------------------------------------------------------------- all together
@@ -356,14 +483,22 @@ def extract_metadata(text: str, title_hint: str | None, projects: Sequence[Proje
     `projects` are the registered estates (code and name); `default_project` is the
     project assumed for addresses that name none (a per-batch setting), used only when
     the text names no registered estate; `codes` is the scheme's code rules (default:
-    the packaged scheme).
+    the packaged scheme). Traditional text is folded to Simplified for every rule; the
+    title keeps the script of the page.
     """
-    location, confidence, candidates = extract_location(text, projects, default_project, codes)
+    location, confidence, candidates, doubt = _locate(text, projects, default_project, codes)
+    date, rule = best_date(text)
+    review = [doubt] if doubt else []
+    if date is None:
+        review.append("no document date")
     return Inferred(
         location=location,
         location_confidence=confidence,
         location_candidates=candidates,
-        date=extract_date(text),
-        maintenance_code=extract_maintenance_code(text, codes),
+        date=date,
+        maintenance_code=extract_maintenance_code(fold(text), codes),
         title=extract_title(text, title_hint),
+        date_rule=rule,
+        script=script_of(text),
+        review=review,
     )

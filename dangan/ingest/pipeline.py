@@ -55,7 +55,7 @@ from sqlalchemy.orm import Session
 from dangan.archive.models import Record, utcnow
 from dangan.archive.permissions import Actor
 from dangan.archive.records import CreateResult, object_key
-from dangan.errors import DanganError
+from dangan.errors import DanganError, InvalidInput
 from dangan.ingest import analyse as analysis_mod
 from dangan.ingest.models import FINISHED, PENDING, RUNNING, IngestBatch, IngestJob
 from dangan.ingest.sources import Item
@@ -254,6 +254,62 @@ class IngestPipeline:
             s.flush()
             return [j.id for j in jobs]
 
+    # -- abandoned batches -------------------------------------------------------------
+
+    def abandoned(self) -> list[dict]:
+        """Batches (not the inbox's) left with unfinished jobs and nobody working on them:
+        what `dangan ingest --resume` finishes or `--cancel` ends."""
+        self.recover()
+        with self.db.read() as s:
+            rows = s.execute(
+                select(IngestBatch.id, IngestBatch.source, IngestBatch.created_by, IngestBatch.created_at,
+                       func.count(IngestJob.id))
+                .join(IngestJob, IngestJob.batch_id == IngestBatch.id)
+                .where(IngestBatch.source != "inbox", IngestJob.state == PENDING)
+                .group_by(IngestBatch.id, IngestBatch.source, IngestBatch.created_by, IngestBatch.created_at)
+                .order_by(IngestBatch.id)).all()
+            out = []
+            for bid, source, by, at, pending in rows:
+                if s.execute(select(func.count()).where(IngestJob.batch_id == bid,
+                                                        IngestJob.state == RUNNING)).scalar_one():
+                    continue  # a live process is on it (recover() reset the dead ones)
+                total = s.execute(select(func.count()).where(IngestJob.batch_id == bid)).scalar_one()
+                out.append({"batch": bid, "source": source, "created_by": by,
+                            "created_at": at.isoformat(timespec="seconds"), "pending": pending, "total": total})
+            return out
+
+    def repoint(self, batch_id: int, items: list[Item]) -> None:
+        """A rerun resuming its batch: unfinished jobs read the files of this run (ZIP
+        members are unpacked afresh into a new scratch folder each run)."""
+        with self.db.session() as s:
+            for job in s.execute(select(IngestJob).where(IngestJob.batch_id == batch_id,
+                                                         IngestJob.state == PENDING)).scalars():
+                if job.seq < len(items) and items[job.seq].name == job.name and items[job.seq].path is not None:
+                    job.path = str(items[job.seq].path)
+
+    def pending_count(self, batch_id: int) -> int:
+        return self._count(batch_id, PENDING)
+
+    def cancel(self, actor: Actor, batch_id: int) -> int:
+        """End an abandoned batch: its pending jobs become rejected ("已取消"); records
+        already made stay. Refused while another process is working on the batch."""
+        self.system.records.require(actor, "record.ingest")
+        self.recover()
+        if not any(b["batch"] == batch_id for b in self.abandoned()):
+            raise InvalidInput(f"入库批次 {batch_id} 不存在、已完成或仍在运行：只能取消中断后未完成的批次。")
+        with self.db.session() as s:
+            jobs = list(s.execute(select(IngestJob).where(IngestJob.batch_id == batch_id,
+                                                          IngestJob.state == PENDING)).scalars())
+            for job in jobs:
+                job.state = "rejected"
+                job.result = json.dumps(self._result(job.name, "rejected", error="已取消（批次中断后由用户取消）"),
+                                        ensure_ascii=False)
+            batch = s.get(IngestBatch, batch_id)
+            if batch is not None:
+                batch.finished_at = utcnow()
+            self.system.audit.append(s, actor.name, "ingest.cancel", str(batch_id), "ok", {"cancelled": len(jobs)})
+        return len(jobs)
+
     # -- recovery -------------------------------------------------------------------
 
     def recover(self) -> int:
@@ -449,6 +505,7 @@ class IngestPipeline:
                     job.name, "ingested", archive_no=created.archive_no or created.provisional_no,
                     category=data.category, location=data.location, title=data.title,
                     pages=found.pages, queued=created.status == "queued",
+                    reasons=(data.suggestion or {}).get("reasons") if created.status == "queued" else None,
                     provisional_no=created.provisional_no, conflicts=conflicts,
                     warnings=found.warnings, confidence=found.suggestion.get("confidence"),
                     low_confidence_pages=found.low_confidence_pages, sha256=digest)
@@ -531,6 +588,13 @@ def _preloaded_forkserver() -> multiprocessing.context.BaseContext:
     imports per worker otherwise, paid again for every pool the inbox starts)."""
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["__main__", "dangan.ingest.analyse"])
+    # One thread per worker for every native pool nobody else limits: the forkserver imports
+    # numpy (classifier, OCR pre-processing) and OpenBLAS otherwise starts a thread per core
+    # in every worker — measured: 2 threads in each analysis process on 2 cores, 1 with the
+    # limit — so two workers ran four compute threads on two cores (busy-waiting BLAS
+    # threads cost CPU per page). The forkserver is a fresh interpreter: it reads these.
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_THREAD_LIMIT"):
+        os.environ.setdefault(var, "1")
     return ctx
 
 

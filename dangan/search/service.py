@@ -252,6 +252,37 @@ class SearchService:
         done.extend(row_ids)
         return len(row_ids) if row_ids else written
 
+    def apply_now(self, refs: Iterable[str]) -> str | None:
+        """Apply the outbox rows of these records (档号, provisional number or id) at once,
+        so the person who changed them finds the change in the next search.
+
+        Returns None when the index has them, else one sentence saying that search will
+        catch up (index unreachable): the rows stay in the outbox for the background
+        drain or `dangan search sync`, and the change itself is already committed."""
+        try:
+            with self.db.read() as s:
+                ids = [self.system.records.find(s, ref).id for ref in refs]
+                rows = list(s.execute(select(Outbox.id, Outbox.record_id, Outbox.op)
+                                      .where(Outbox.record_id.in_(ids)).order_by(Outbox.id)))
+            if not rows:
+                return None
+            latest = {rid: op for _, rid, op in rows}
+            with self.db.read() as s:
+                status = dict(s.execute(select(Record.id, Record.status)
+                                        .where(Record.id.in_(list(latest)))).all())
+            live = [i for i, op in latest.items() if op == "upsert" and status.get(i) not in (None, "destroyed")]
+            gone = [i for i in latest if i not in live]
+            with self.backend.bulk():
+                if live:
+                    self.backend.index(self.load_docs(live))
+                if gone:
+                    self.backend.delete(gone)
+            with self.db.session() as s:
+                s.execute(delete(Outbox).where(Outbox.id.in_([r[0] for r in rows])))
+        except Exception as exc:  # an index outage must not undo or hide a committed change
+            return f"检索索引暂不可用（{type(exc).__name__}），修改已保存，检索将在索引恢复后自动补上。"
+        return None
+
     def pending(self) -> int:
         with self.db.read() as s:
             return s.execute(select(func.count()).select_from(Outbox)).scalar_one()

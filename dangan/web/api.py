@@ -15,6 +15,7 @@ from dangan import __version__
 from dangan.archive.codes import parse_maintenance_code
 from dangan.archive.records import EDITABLE
 from dangan.errors import InvalidInput
+from dangan.ingest.corrections import edit_and_index
 from dangan.search.service import filters_from_args
 from dangan.web import auditview, browse, dashboard, uploads
 from dangan.web.auth import login_required, requires
@@ -113,7 +114,8 @@ def edit_record(archive_no: str) -> ResponseReturnValue:
             changes["doc_date"] = dt.date.fromisoformat(raw)
         except ValueError:
             raise InvalidInput(f"日期 {raw!r} 无效：应为 YYYY-MM-DD。") from None
-    return jsonify(system().records.edit(g.actor, archive_no, changes, _text(data, "reason", True) or ""))
+    # applied to the search index before answering: the caller finds the change at once
+    return jsonify(edit_and_index(system(), g.actor, archive_no, changes, _text(data, "reason", True) or ""))
 
 
 @bp.get("/records/<archive_no>/original")

@@ -26,6 +26,7 @@ from sqlalchemy import select
 
 from dangan.archive.models import AuditEntry
 from dangan.errors import DanganError, InvalidInput
+from dangan.ingest.corrections import edit_and_index
 from dangan.search.service import filters_from_args
 from dangan.web import browse as browse_mod
 from dangan.web import charts, dashboard
@@ -211,8 +212,9 @@ def download(archive_no: str) -> ResponseReturnValue:
 def edit(archive_no: str) -> ResponseReturnValue:
     check_csrf()
     changes = edit_changes(request.form)
-    data = system().records.edit(g.actor, archive_no, changes, request.form.get("reason", ""))
-    flash(f"已保存：{data['archive_no'] or data['provisional_no']}（第 {data['version']} 版）。")
+    data = edit_and_index(system(), g.actor, archive_no, changes, request.form.get("reason", ""))
+    searched = "检索已更新。" if data["search"] == "indexed" else data["search"]
+    flash(f"已保存：{data['archive_no'] or data['provisional_no']}（第 {data['version']} 版）。{searched}")
     target = request.form.get("next")
     return redirect(safe_next(target, url_for("pages.record", archive_no=data["archive_no"] or data["provisional_no"])))
 

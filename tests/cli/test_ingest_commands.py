@@ -403,18 +403,58 @@ def test_two_imports_of_one_manifest_share_the_work(cli, migration) -> None:
         assert len(json.loads(out)) == len(good) + 3  # each reports the whole batch
 
 
-def test_folder_ingest_killed_midway_leaves_one_record_per_file(cli, tmp_path: Path) -> None:
+def test_folder_ingest_killed_midway_resumes_its_batch_and_leaves_one_record_per_file(cli, tmp_path: Path) -> None:
     good = corpus_pdfs(tmp_path / "docs", 24, seed=11)
     archive = Archive(cli.home)
     try:
         proc = start(cli.home, "ingest", str(tmp_path / "docs"), "--json")
         assert kill_when(proc, lambda: archive.count(Record) >= 6)
         done_before = archive.count(Record)
-        rerun = run_cli(cli.home, "ingest", str(tmp_path / "docs"), "--json")
+        rerun = run_cli(cli.home, "ingest", str(tmp_path / "docs"))
         assert rerun.returncode == 0, rerun.stderr
-        statuses = [r["status"] for r in json.loads(rerun.stdout)]
-        assert statuses.count("duplicate") == done_before and statuses.count("ingested") == 24 - done_before
+        # the same argument list is the same batch: nothing redone, the rest finished
+        assert f"另有 {done_before} 件此前已完成" in rerun.stdout and "重复 0 件" in rerun.stdout
         archive.assert_exactly_once(good)
+        with archive.system.db.read() as s:
+            assert s.execute(select(func.count()).select_from(IngestBatch)).scalar_one() == 1
+    finally:
+        archive.close()
+
+
+def test_ingest_resume_without_arguments_finishes_the_abandoned_batch(cli, tmp_path: Path) -> None:
+    good = corpus_pdfs(tmp_path / "docs", 16, seed=12)
+    archive = Archive(cli.home)
+    try:
+        proc = start(cli.home, "ingest", str(tmp_path / "docs"), "--json")
+        assert kill_when(proc, lambda: archive.count(Record) >= 3)
+        listed = run_cli(cli.home, "ingest", "--resume", "--batch", "999")
+        assert listed.returncode == 1 and "批次 999" in listed.stderr
+        resumed = run_cli(cli.home, "ingest", "--resume", "--json")
+        assert resumed.returncode == 0, resumed.stderr
+        assert len(json.loads(resumed.stdout)) == 16
+        archive.assert_exactly_once(good)
+        again = run_cli(cli.home, "ingest", "--resume")
+        assert again.returncode == 0 and "没有中断后未完成的入库批次" in again.stdout
+    finally:
+        archive.close()
+
+
+def test_ingest_cancel_ends_an_abandoned_batch_and_keeps_what_was_done(cli, tmp_path: Path) -> None:
+    corpus_pdfs(tmp_path / "docs", 16, seed=13)
+    archive = Archive(cli.home)
+    try:
+        proc = start(cli.home, "ingest", str(tmp_path / "docs"), "--json")
+        assert kill_when(proc, lambda: archive.count(Record) >= 3)
+        done = archive.count(Record)
+        with archive.system.db.read() as s:
+            batch = s.execute(select(IngestBatch.id)).scalar_one()
+        cancelled = run_cli(cli.home, "ingest", "--cancel", str(batch), "--json")
+        assert cancelled.returncode == 0, cancelled.stderr
+        assert json.loads(cancelled.stdout)["cancelled"] + archive.count(Record) == 16
+        assert archive.count(Record) == done or archive.count(Record) == done + 1  # one may have been committing
+        again = run_cli(cli.home, "ingest", "--cancel", str(batch))
+        assert again.returncode == 1 and "只能取消中断后未完成的批次" in again.stderr
+        assert "没有中断后未完成" in run_cli(cli.home, "ingest", "--resume").stdout
     finally:
         archive.close()
 
