@@ -110,7 +110,7 @@ def test_pages_show_the_due_list_holds_and_register(app, people) -> None:
     people.retention.add_to_hold(people.actor("wang"), "诉讼-1", nos)
     c = app.test_client()
     login(c, "wang")
-    for url in ("/retention/due", "/", f"/records/{nos[0]}", "/holds", "/holds/诉讼-1"):
+    for url in ("/retention/due", "/records", f"/records/{nos[0]}", "/holds", "/holds/诉讼-1"):
         page = c.get(url).get_data(as_text=True)
         assert "诉讼-1" in page, url
     assert c.get("/destruction").status_code == 200

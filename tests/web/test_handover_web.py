@@ -69,7 +69,7 @@ def test_api_runs_the_checks_and_serves_the_report(app, system, tmp_path: Path) 
 def test_api_writes_need_a_token_and_the_right(app, system, tmp_path: Path) -> None:
     client = app.test_client()
     login(client)
-    assert client.post("/api/v1/verify", json={}).status_code == 403  # a session alone cannot write
+    assert client.post("/api/v1/verify", json={}).status_code == 401  # a session alone cannot write
     resp = client.post("/api/v1/handover/export", json={"location": "A"}, headers=bearer(system, "li"))
     assert resp.status_code == 403 and "error" in resp.get_json()
     bad = client.post("/api/v1/handover/export", json={"location": "A-1x"}, headers=bearer(system, "wang"))
