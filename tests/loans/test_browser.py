@@ -66,6 +66,7 @@ def login(page, base: str, name: str) -> None:  # noqa: F811
 def test_a_paper_original_is_requested_approved_scanned_out_and_returned_damaged(server, page, tmp_path):  # noqa: F811
     base, _ = server
     login(page, base, "li")
+    page.goto(base + "/records")  # the record list with its search box (the home page is the dashboard)
     page.fill("input[name=q]", "电梯")
     page.click("form.bar button")
     page.click(".hit a.code")

@@ -112,7 +112,7 @@ def test_two_workers_share_the_queue_and_take_over_a_killed_workers_jobs(system,
         records = list(s.execute(select(Record)).scalars())
     assert len(records) == n  # nothing lost, nothing twice
     assert len({r.sha256 for r in records}) == n
-    assert all(j.state == "done" for j in jobs)
+    assert all(j.state in ("done", "queued") for j in jobs)  # queued: finished into 待分类 (no document date)
     assert sorted(j.record_id for j in jobs) == sorted(r.id for r in records)
     assert max(j.attempts for j in jobs) >= 2  # some jobs were taken over from the dead worker
     assert len({j.worker.split(":")[1] for j in jobs}) >= 2  # finished by more than one process
