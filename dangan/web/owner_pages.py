@@ -3,13 +3,19 @@ Every lookup goes through OwnerService, which answers 404 for anything outside t
 
 from __future__ import annotations
 
+import datetime as dt
+import io
+
 from flask import Blueprint, Response, current_app, g, render_template, request
 from flask.typing import ResponseReturnValue
+from PIL import Image
 
+from dangan.errors import InvalidInput
+from dangan.loans.watermark import watermark_pdf
 from dangan.web.auth import requires
 from dangan.web.content import ContentService
 from dangan.web.owners import OwnerService
-from dangan.web.pages import stream_original
+from dangan.web.pages import content_disposition
 
 bp = Blueprint("owner_pages", __name__)
 
@@ -54,6 +60,33 @@ def page_image(archive_no: str, n: int) -> ResponseReturnValue:
 @bp.route("/owner/records/<archive_no>/download")
 @requires("owner.portal")
 def download(archive_no: str) -> ResponseReturnValue:
+    """The owner's copy: a PDF with the owner's name and the time stamped on every page (an
+    image original becomes a PDF first); the stored original never changes."""
     rec = OwnerService(system()).record(g.actor, archive_no, action="owner.download")
-    return stream_original(ContentService(system()).original(g.actor, archive_no, rec=rec,
-                                                             action="owner.download"))
+    if rec.size > MAX_COPY_BYTES:
+        raise InvalidInput("文件过大，无法在线生成带水印的复制件，请到物业服务中心查阅。")
+    original = ContentService(system()).original(g.actor, archive_no, rec=rec, action="owner.download")
+    data = as_pdf(b"".join(original.chunks), rec.media_type)
+    stamp = [f"业主 {g.actor.name}", "仅供本户查阅", dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")]
+    resp = Response(watermark_pdf(data, stamp), mimetype="application/pdf")
+    resp.headers["Content-Disposition"] = content_disposition(f"{original.archive_no}-复制件.pdf",
+                                                              f"{original.archive_no}.pdf")
+    resp.headers["Cache-Control"] = "no-store, private"
+    return resp
+
+
+MAX_COPY_BYTES = 200 * 1024 * 1024
+
+
+def as_pdf(data: bytes, media_type: str) -> bytes:
+    """A PDF as it is; a scan (TIFF, PNG, JPEG) as a PDF with one page per frame."""
+    if media_type == "application/pdf":
+        return data
+    with Image.open(io.BytesIO(data)) as img:
+        frames = []
+        for n in range(getattr(img, "n_frames", 1)):
+            img.seek(n)
+            frames.append(img.convert("RGB"))
+    out = io.BytesIO()
+    frames[0].save(out, "PDF", save_all=True, append_images=frames[1:], resolution=200.0)
+    return out.getvalue()

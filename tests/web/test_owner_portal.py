@@ -4,7 +4,11 @@ not marked owner-visible."""
 
 from __future__ import annotations
 
+import hashlib
+import io
+
 import pytest
+from pypdf import PdfReader
 
 from tests.web.conftest import add_record, client_as, login, post
 
@@ -30,6 +34,14 @@ def estate(app, system, tmp_path):  # type: ignore[no-untyped-def]
     return {"mine": mine, "hidden": hidden, "neighbour": neighbour, "building": building}
 
 
+def _original(system, no: str):  # type: ignore[no-untyped-def]
+    from dangan.archive.records import RecordsService
+
+    with system.db.read() as s:
+        rec = RecordsService.find(s, no)
+    return system.records.iter_original(rec)
+
+
 def owner(app):  # type: ignore[no-untyped-def]
     client = app.test_client()
     resp = login(client, "zhang", OWNER_PW)
@@ -50,7 +62,12 @@ def test_owner_reads_and_downloads_their_record_and_it_is_audited(app, system, e
     assert "本户装修审批表" in client.get(f"/owner/records/{no}").get_data(as_text=True)
     page = client.get(f"/owner/records/{no}/page/1")
     assert page.mimetype == "image/png" and page.headers["Cache-Control"].startswith("no-store")
-    assert client.get(f"/owner/records/{no}/download").data.startswith(b"%PDF")
+    copy = client.get(f"/owner/records/{no}/download")
+    assert copy.data.startswith(b"%PDF") and copy.headers["Cache-Control"].startswith("no-store")
+    stamped = "".join(p.extract_text() for p in PdfReader(io.BytesIO(copy.data)).pages)
+    assert "业主 zhang" in stamped and "仅供本户查阅" in stamped  # the watermark, on every page
+    assert hashlib.sha256(b"".join(_original(system, no))).hexdigest() == system.records.show(
+        system.actor("wang"), no)["sha256"]  # the stored original is unchanged
     actions = {(r["action"], r["target"]) for r in system.audit_log(system.actor("audit1")) if r["actor"] == "zhang"}
     assert ("owner.download", no) in actions and ("owner.view", no) in actions
 
