@@ -1,5 +1,5 @@
 """In a real browser (Debian's chromium via Playwright) against a real `dangan serve` and a
-real `dangan worker`: an archivist uploads a scan on 上传入库, the batch page follows the
+real `dangan worker`: an archivist uploads a scan on 采集 (hand_off = "queue"), the batch page follows the
 worker's progress by itself, and the admin's 系统状态 shows the queue."""
 
 from __future__ import annotations
