@@ -60,6 +60,10 @@ max_megapixels = 200
 [web]
 host = "127.0.0.1"
 port = 8000
+# DANGAN_WEB_HAND_OFF: who works a batch uploaded on 采集 / POST /api/v1/uploads.
+# "thread" (default): a background thread of the web process, no worker needed;
+# "queue": the web app only spools and queues it for `dangan worker` processes.
+hand_off = "thread"
 """
 
 
@@ -82,6 +86,7 @@ class Settings:
     max_megapixels: int = 200
     web_host: str = "127.0.0.1"
     web_port: int = 8000
+    web_hand_off: str = "thread"
     extra: dict = field(default_factory=dict, compare=False)
 
     @property
@@ -125,12 +130,14 @@ _KEYS: dict[tuple[str, str], tuple[str, str]] = {
     ("ingest", "max_megapixels"): ("max_megapixels", "DANGAN_MAX_MEGAPIXELS"),
     ("web", "host"): ("web_host", "DANGAN_WEB_HOST"),
     ("web", "port"): ("web_port", "DANGAN_WEB_PORT"),
+    ("web", "hand_off"): ("web_hand_off", "DANGAN_WEB_HAND_OFF"),
 }
 
 _CHOICES = {
     "search_backend": {"embedded", "elasticsearch"},
     "ocr_engine": {"tesseract", "rapidocr", "cascade"},
     "cipher_suite": {"aes256gcm-sha256", "sm4gcm-sm3"},
+    "web_hand_off": {"thread", "queue"},
 }
 
 

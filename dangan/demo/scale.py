@@ -1,5 +1,5 @@
 """Demo data for the scale-out slice: a batch uploaded through the queue and worked by a
-worker (上传入库 shows it; 系统状态 shows the queue), and a first backup in
+worker (the 采集 batch page shows it; 系统状态 shows the queue), and a first backup in
 ``<data>/backups`` (``dangan backups <data>/backups`` lists it)."""
 
 from __future__ import annotations

@@ -1,16 +1,15 @@
-"""Pages for the scale-out slice: 上传入库 (files handed to the workers' queue, then the
-batch's progress) and 系统状态 for the admin."""
+"""Pages for the scale-out slice: 系统状态 for the admin (ingest queue, workers, backends),
+linked from 系统管理. Uploading is the 采集 page (`/upload`); `/queue…` redirects there."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, g, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 
 from dangan.errors import PermissionDenied
 from dangan.system import Dangan
-from dangan.web.auth import check_csrf, login_required
-from dangan.web.scale_api import EXPLICIT, system_status
-from dangan.worker.queue import batch_status, queue_uploads
+from dangan.web.auth import login_required
+from dangan.web.scale_api import system_status
 
 bp = Blueprint("scale_pages", __name__)
 
@@ -19,24 +18,16 @@ def _system() -> Dangan:
     return current_app.config["DANGAN"]
 
 
-@bp.route("/queue", methods=["GET", "POST"])
-@login_required
+# The scale slice's own upload page and batch page were the 采集 pages built twice; the
+# old addresses lead to the ones kept (uploads go through the same queue_uploads).
+@bp.get("/queue")
 def queue() -> ResponseReturnValue:
-    system = _system()
-    system.records.require(g.actor, "record.ingest")
-    if request.method == "POST":
-        check_csrf()
-        files = [(f.filename or "", f.stream) for f in request.files.getlist("file") if f.filename]
-        data = queue_uploads(system, g.actor, files, {k: request.form.get(k) for k in EXPLICIT})
-        return redirect(url_for("scale_pages.batch", batch_id=data["batch_id"]))
-    return render_template("scale/queue.html", actor=g.actor, categories=system.scheme.categories)
+    return redirect(url_for("ingest_pages.upload"), 301)
 
 
 @bp.get("/queue/<int:batch_id>")
-@login_required
 def batch(batch_id: int) -> ResponseReturnValue:
-    data = batch_status(_system(), g.actor, batch_id)
-    return render_template("scale/batch.html", actor=g.actor, b=data)
+    return redirect(url_for("ingest_pages.batch", batch_id=batch_id), 301)
 
 
 @bp.get("/system")

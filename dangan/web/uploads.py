@@ -1,113 +1,60 @@
 """采集 from the browser: uploaded files become an ingest batch like `dangan ingest`'s.
 
-The files are saved under the data directory's private `uploads/` folder with names of
-our own (the user's file name is only a label), the batch and its jobs are committed,
-and `hand_off` runs it. Today that is a background thread in the web process; a
-`dangan worker` can take the same batch instead, since the jobs live in the database.
+The files are spooled and the batch committed by `dangan.worker.queue.queue_uploads`
+(the one way uploads become a batch, shared with the workers' queue); `hand_off` then
+runs it in a background thread of the web process or leaves it to `dangan worker`
+processes, as `[web] hand_off` says.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import shutil
 import threading
-import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from sqlalchemy import func, select
 
-from dangan.archive.codes import parse_location
 from dangan.archive.models import utcnow
 from dangan.archive.permissions import Actor
-from dangan.errors import InvalidInput, NotFound
+from dangan.errors import NotFound
 from dangan.ingest.models import FINISHED, IngestBatch, IngestJob
 from dangan.ingest.pipeline import IngestPipeline, Summary
-from dangan.ingest.sources import Item, display_name, expand_zip, is_zip
+from dangan.worker.queue import EXPLICIT_KEYS, MAX_FILES, explicit_from, queue_uploads, validate_explicit
 
 if TYPE_CHECKING:
     from dangan.system import Dangan
 
-MAX_FILES = 500
-EXPLICIT_KEYS = ("category", "location", "title", "date", "security")
-
-
-def explicit_from(form: Mapping[str, str]) -> dict:
-    """The same options as `dangan ingest`: only what was given."""
-    out = {k: (form.get(k) or "").strip() for k in EXPLICIT_KEYS}
-    return {k: v for k, v in out.items() if v}
-
-
-def validate_explicit(system: Dangan, explicit: dict) -> None:
-    scheme = system.scheme
-    if "category" in explicit:
-        scheme.category(explicit["category"])
-    if "location" in explicit:
-        parse_location(explicit["location"], scheme.codes)
-    if "security" in explicit:
-        scheme.security(explicit["security"])
-    if "date" in explicit:
-        try:
-            dt.date.fromisoformat(explicit["date"])
-        except ValueError:
-            raise InvalidInput(f"日期 {explicit['date']!r} 无效：应为 YYYY-MM-DD。") from None
+__all__ = ["EXPLICIT_KEYS", "MAX_FILES", "batches", "explicit_from", "hand_off", "ingest_now", "status",
+           "upload", "validate_explicit"]
 
 
 def upload(system: Dangan, actor: Actor, files: Iterable[tuple[str, BinaryIO]], explicit: dict) -> int:
-    """Save the files, create the batch (refused whole if the options are wrong), hand it off."""
-    batch_id, folder = _save(system, actor, files, explicit)
-    hand_off(system, actor, batch_id, folder)
-    return batch_id
+    """Spool the files as a batch (refused whole if the options are wrong), hand it off."""
+    queued = queue_uploads(system, actor, files, explicit, source="web")
+    hand_off(system, actor, queued["batch_id"], queued["folder"])
+    return queued["batch_id"]
 
 
 def ingest_now(system: Dangan, actor: Actor, files: Iterable[tuple[str, BinaryIO]], explicit: dict) -> tuple[int, Summary]:
     """The same, run to the end before answering (the API's single-record upload)."""
-    batch_id, folder = _save(system, actor, files, explicit)
+    queued = queue_uploads(system, actor, files, explicit, source="web")
     try:
-        return batch_id, IngestPipeline(system, workers=1).run(actor, batch_id)
+        return queued["batch_id"], IngestPipeline(system, workers=1).run(actor, queued["batch_id"])
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(queued["folder"], ignore_errors=True)
 
 
-def _save(system: Dangan, actor: Actor, files: Iterable[tuple[str, BinaryIO]], explicit: dict) -> tuple[int, Path]:
-    system.records.require(actor, "record.ingest")
-    validate_explicit(system, explicit)
-    files = list(files)
-    if not files:
-        raise InvalidInput("请选择至少一个文件。")
-    if len(files) > MAX_FILES:
-        raise InvalidInput(f"一次最多上传 {MAX_FILES} 个文件。")
-    root = system.settings.home / "uploads"
-    root.mkdir(mode=0o700, parents=True, exist_ok=True)
-    folder = root / uuid.uuid4().hex
-    folder.mkdir(mode=0o700)
-    items: list[Item] = []
-    try:
-        for n, (name, stream) in enumerate(files):
-            label = display_name((name or f"file-{n + 1}").replace("\\", "/").rsplit("/", 1)[-1]) or f"file-{n + 1}"
-            target = folder / f"{n:05d}.upload"
-            with open(target, "wb") as out:
-                shutil.copyfileobj(stream, out, 1024 * 1024)
-            if target.stat().st_size == 0:
-                items.append(Item(None, label, explicit, "文件为空"))
-            elif is_zip(target):
-                unpack = folder / f"{n:05d}.zip.d"
-                unpack.mkdir()
-                items.extend(expand_zip(target, label, explicit, unpack))
-            else:
-                items.append(Item(target, label, explicit))
-        pipeline = IngestPipeline(system)
-        batch_id = pipeline.add_batch(actor, items, "web")
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
-    return batch_id, folder
-
-
-def hand_off(system: Dangan, actor: Actor, batch_id: int, folder: Path | None = None) -> threading.Thread:
-    """Run the batch in the background; the uploaded files are removed when it is done."""
+def hand_off(system: Dangan, actor: Actor, batch_id: int, folder: Path | None = None) -> threading.Thread | None:
+    """Who works the batch, by `[web] hand_off` (DANGAN_WEB_HAND_OFF): "queue" leaves it to
+    the `dangan worker` processes (they remove the spooled files as jobs finish); "thread"
+    (the default, so the web app works with no worker) runs it in a background thread and
+    removes the files when it is done. Either way the jobs are in the database, so a
+    worker also finishes a threaded batch the web process did not live to end."""
+    if system.settings.web_hand_off == "queue":
+        return None
 
     def work() -> None:
         try:

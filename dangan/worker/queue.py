@@ -1,5 +1,6 @@
-"""Work handed to the workers: files uploaded through the web app are spooled into the
-data directory and queued as a batch; no OCR runs in the request.
+"""Files uploaded through the web app are spooled into the data directory and queued as
+a batch; no OCR runs here. Who then works the batch is `dangan.web.uploads.hand_off`'s
+business (a thread of the web process, or `dangan worker` processes).
 
 The spool (``<data>/spool/<batch>/``, 0700) must be on storage the workers can read (the
 shared data volume in docker-compose.yml). A spooled file is removed once its job has
@@ -8,36 +9,66 @@ finished; the job's result stays in the database.
 
 from __future__ import annotations
 
-import os
-import re
+import datetime as dt
 import secrets
-from collections.abc import Iterable
+import shutil
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
+from dangan.archive.codes import parse_location
 from dangan.archive.permissions import Actor
-from dangan.errors import InvalidInput, NotFound, PermissionDenied
-from dangan.ingest.models import FINISHED, PENDING, RUNNING, IngestBatch, IngestJob
+from dangan.errors import InvalidInput
+from dangan.ingest.models import FINISHED, IngestJob
 from dangan.ingest.pipeline import IngestPipeline
-from dangan.ingest.sources import Item, display_name
+from dangan.ingest.sources import Item, display_name, expand_zip, is_zip
 
 MAX_FILES = 500
-_UNSAFE = re.compile(r"[^\w.\-]+")
+EXPLICIT_KEYS = ("category", "location", "title", "date", "security")
+
+
+def explicit_from(form: Mapping[str, str | None]) -> dict:
+    """The same options as `dangan ingest`: only what was given."""
+    out = {k: (form.get(k) or "").strip() for k in EXPLICIT_KEYS}
+    return {k: v for k, v in out.items() if v}
+
+
+def validate_explicit(system, explicit: dict) -> None:  # type: ignore[no-untyped-def]
+    """Refuse the whole batch up front when an option is wrong (not file by file later)."""
+    scheme = system.scheme
+    if "category" in explicit:
+        scheme.category(explicit["category"])
+    if "location" in explicit:
+        parse_location(explicit["location"], scheme.codes)
+    if "security" in explicit:
+        scheme.security(explicit["security"])
+    if "date" in explicit:
+        try:
+            dt.date.fromisoformat(explicit["date"])
+        except ValueError:
+            raise InvalidInput(f"日期 {explicit['date']!r} 无效：应为 YYYY-MM-DD。") from None
 
 
 def spool_dir(system) -> Path:  # type: ignore[no-untyped-def]
     path = system.settings.home / "spool"
-    path.mkdir(mode=0o700, exist_ok=True)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
     return path
 
 
 def queue_uploads(system, actor: Actor, files: Iterable[tuple[str, BinaryIO]],  # type: ignore[no-untyped-def]
-                  explicit: dict | None = None) -> dict:
-    """Spool the uploaded files and queue them as one batch; {"batch_id", "files"}."""
+                  explicit: Mapping[str, str | None] | None = None, source: str = "queue") -> dict:
+    """Spool the uploaded files and queue them as one batch (nothing is ingested here);
+    {"batch_id", "files", "folder"}. The one way files from the web app become a batch:
+    the 采集 page, POST /api/v1/uploads and POST /api/v1/records all come through here.
+
+    Files are stored under names of our own (the user's name is only a label); a ZIP is
+    unpacked into its members; an empty file becomes a rejected job. Wrong options refuse
+    the whole batch and leave nothing behind."""
     system.records.require(actor, "record.ingest")
-    given = {k: v for k, v in (explicit or {}).items() if v}
+    given = explicit_from(explicit or {})
+    validate_explicit(system, given)
     folder = spool_dir(system) / secrets.token_hex(8)
     folder.mkdir(mode=0o700)
     items: list[Item] = []
@@ -45,56 +76,54 @@ def queue_uploads(system, actor: Actor, files: Iterable[tuple[str, BinaryIO]],  
         for n, (name, stream) in enumerate(files):
             if n >= MAX_FILES:
                 raise InvalidInput(f"一次最多上传 {MAX_FILES} 个文件：请分批上传")
-            shown = display_name(os.path.basename(name or "") or f"file{n}")
-            path = folder / f"{n:04d}-{_UNSAFE.sub('_', shown)[-120:]}"
-            with open(path, "xb") as out:
-                while chunk := stream.read(1 << 20):
-                    out.write(chunk)
-            items.append(Item(path, shown, dict(given)))
+            base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+            label = display_name(base or f"file-{n + 1}") or f"file-{n + 1}"
+            target = folder / f"{n:05d}.upload"
+            with open(target, "xb") as out:
+                shutil.copyfileobj(stream, out, 1 << 20)
+            if target.stat().st_size == 0:
+                items.append(Item(None, label, dict(given), "文件为空"))
+            elif is_zip(target):
+                unpack = folder / f"{n:05d}.zip.d"
+                unpack.mkdir()
+                items.extend(expand_zip(target, label, dict(given), unpack))
+            else:
+                items.append(Item(target, label, dict(given)))
         if not items:
             raise InvalidInput("没有收到文件：请选择要上传的文件")
-        batch_id = IngestPipeline(system).add_batch(actor, items, "queue")
+        batch_id = IngestPipeline(system).add_batch(actor, items, source)
     except BaseException:
-        for p in folder.iterdir():
-            p.unlink(missing_ok=True)
-        folder.rmdir()
+        shutil.rmtree(folder, ignore_errors=True)
         raise
-    return {"batch_id": batch_id, "files": len(items)}
-
-
-def batch_status(system, actor: Actor, batch_id: int) -> dict:  # type: ignore[no-untyped-def]
-    """Progress and results of a queued batch (its maker, or anyone who may review)."""
-    with system.db.read() as s:
-        batch = s.get(IngestBatch, batch_id)
-        if batch is None:
-            raise NotFound(f"批次 {batch_id} 不存在")
-        if batch.created_by != actor.name and not actor.can("review"):
-            raise PermissionDenied(f"批次 {batch_id} 不是你提交的")
-        counts = dict(s.execute(select(IngestJob.state, func.count()).where(IngestJob.batch_id == batch_id)
-                                .group_by(IngestJob.state)).all())
-    summary = IngestPipeline(system).summary(batch_id)
-    total = sum(counts.values())
-    finished = sum(v for k, v in counts.items() if k in FINISHED)
-    return {"batch_id": batch_id, "created_by": batch.created_by, "total": total, "finished": finished,
-            "pending": counts.get(PENDING, 0), "running": counts.get(RUNNING, 0),
-            "done": finished == total, "ingested": summary.ingested, "duplicate": summary.duplicate,
-            "rejected": summary.rejected, "queued": summary.queued, "results": summary.results}
+    return {"batch_id": batch_id, "files": len(items), "folder": folder}
 
 
 def sweep_spool(system) -> int:  # type: ignore[no-untyped-def]
-    """Remove spooled files whose jobs have finished; returns how many."""
+    """Remove spooled files whose jobs have finished, and a batch's spool folder (with an
+    unpacked ZIP's leftovers) once none of its jobs is open; returns how many files."""
     root = system.settings.home / "spool"
     if not root.is_dir():
         return 0
     with system.db.read() as s:
-        done = set(s.execute(select(IngestJob.path).where(IngestJob.state.in_(FINISHED),
-                                                          IngestJob.path.like(f"{root}%"))).scalars())
+        rows = s.execute(select(IngestJob.path, IngestJob.state)
+                         .where(IngestJob.path.like(f"{root}%"))).all()
     removed = 0
-    for path in done:
+    tops_done: set[Path] = set()
+    tops_open: set[Path] = set()
+    for path, state in rows:
         p = Path(path)
+        try:
+            top = root / p.relative_to(root).parts[0]
+        except (ValueError, IndexError):
+            continue
+        if state not in FINISHED:
+            tops_open.add(top)
+            continue
+        tops_done.add(top)
         if p.exists():
             p.unlink()
             removed += 1
-            if p.parent != root and not any(p.parent.iterdir()):
-                p.parent.rmdir()
+    for top in tops_done - tops_open:
+        if top.is_dir():
+            shutil.rmtree(top, ignore_errors=True)
     return removed

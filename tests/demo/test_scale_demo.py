@@ -5,7 +5,7 @@ from __future__ import annotations
 from dangan.backup.service import list_snapshots
 from dangan.demo.build import build_demo
 from dangan.system import open_dangan
-from dangan.worker.queue import batch_status
+from dangan.web.uploads import status as batch_status
 
 
 def test_demo_has_a_queued_batch_done_and_a_backup(tmp_path, monkeypatch) -> None:
@@ -16,7 +16,7 @@ def test_demo_has_a_queued_batch_done_and_a_backup(tmp_path, monkeypatch) -> Non
     system = open_dangan(home)
     try:
         status = batch_status(system, system.actor("wang"), 2)
-        assert status["done"] and status["ingested"] == 3
+        assert status["finished"] and status["counts"]["ingested"] == 3
         assert len(list_snapshots(str(home / "backups"))) == 1
     finally:
         system.close()

@@ -45,9 +45,9 @@ def test_archivist_uploads_files_follows_the_batch_and_confirms_from_the_queue(a
     assert by_file["投诉<记录>.pdf"]["status"] == "queued"
     assert data["total"] == 3 and data["done"] == 3 and data["pages"] >= 2
     deadline = time.monotonic() + 30  # the uploaded files are removed once the run has wound up
-    while any((system.settings.home / "uploads").iterdir()) and time.monotonic() < deadline:
+    while any((system.settings.home / "spool").iterdir()) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not any((system.settings.home / "uploads").iterdir())
+    assert not any((system.settings.home / "spool").iterdir())
 
     queue = client.get("/review").get_data(as_text=True)
     provisional = by_file["投诉<记录>.pdf"]["archive_no"]

@@ -1,5 +1,5 @@
 """In a real browser (Debian's chromium via Playwright) against a real `dangan serve` and a
-real `dangan worker`: an archivist uploads a scan on 上传入库, the batch page follows the
+real `dangan worker`: an archivist uploads a scan on 采集 (hand_off = "queue"), the batch page follows the
 worker's progress by itself, and the admin's 系统状态 shows the queue."""
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ def running(sqlite_system, tmp_path: Path):  # type: ignore[no-untyped-def]
     for name in ("wang", "root"):
         system.users.set_password(system.actor("secofficer"), name, PASSWORD)
     port = free_port()
-    env = {**os.environ, "DANGAN_HOME": str(system.settings.home), "OMP_THREAD_LIMIT": "1"}
+    env = {**os.environ, "DANGAN_HOME": str(system.settings.home), "OMP_THREAD_LIMIT": "1",
+           "DANGAN_WEB_HAND_OFF": "queue"}
     exe = str(Path(sys.executable).with_name("dangan"))
     log = (tmp_path / "procs.log").open("ab")
     web = subprocess.Popen([exe, "serve", "--port", str(port)], env=env, stdout=log, stderr=log)
@@ -71,20 +72,20 @@ def log_in(page, server: str, name: str) -> None:  # type: ignore[no-untyped-def
 def test_archivist_uploads_and_the_batch_page_follows_the_worker(running, page, tmp_path: Path) -> None:
     scan = render.text_pdf(tmp_path / "电梯维修单.pdf", ["维修工单\n翠湖花园1号楼电梯门机皮带更换"])
     log_in(page, running, "wang")
-    page.click("text=上传入库")
-    page.set_input_files("input[name=file]", str(scan))
+    page.click("nav >> text=采集")
+    page.set_input_files("input[name=files]", str(scan))
     page.select_option("select[name=category]", "maintenance")
     page.fill("input[name=location]", "A-01-001-0101")
-    page.click("button[type=submit]")
-    assert "入库批次" in page.inner_text("h1")
-    # the page refreshes itself every 3 s until the worker has finished the file
-    page.locator("#progress", has_text="1 / 1 件已处理").wait_for(timeout=120_000)
+    page.click("#upload-form button[type=submit]")
+    assert "采集批次" in page.inner_text("h1")
+    # the page follows the batch by itself until the worker has finished the file
+    page.locator("[data-done]", has_text="1 / 1").wait_for(timeout=120_000)
     assert "已入库" in page.inner_text("table")
     page.screenshot(path=str(tmp_path / "batch.png"), full_page=True)
-    page.click("table a.code")
-    assert "维修" in page.inner_text("h1")
+    assert page.inner_text("[data-no]").startswith("WX-")
 
     page.click("header button")  # log out; the admin looks at the system
     log_in(page, running, "root")
-    page.click("text=系统状态")
+    page.click("text=系统管理")
+    page.click("#queue-status")
     assert "入库队列" in page.inner_text("main") and "filesystem" in page.inner_text("#storage")
