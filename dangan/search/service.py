@@ -150,6 +150,8 @@ class SearchService:
             return 0, []
         titled = [k for k in visible if k in self.scheme.catalogue_keys("titled")]
         above = [k for k, lv in LEVELS.items() if lv > actor.level and (levels is None or lv in levels)]
+        if not above:
+            return 0, []
         where: list[ColumnElement[bool]] = [
             Record.category.in_(visible), Record.archive_no.is_not(None), Record.security.in_(above),
             Record.status != "destroyed"]  # a destroyed record has nothing left to lend
@@ -388,7 +390,8 @@ _CODE_SEPARATORS = "-·./"
 
 def _code_match(column, code: str) -> ColumnElement[bool]:  # type: ignore[no-untyped-def]
     """The code itself or a code it is a segment prefix of (A-01 → A-01-001-0101, not A-010)."""
-    return or_(column == code, *(column.startswith(code + sep, autoescape=True) for sep in _CODE_SEPARATORS))
+    return and_(column.is_not(None),  # false, not NULL, for a record without one (so "-A" works)
+                or_(column == code, *(column.startswith(code + sep, autoescape=True) for sep in _CODE_SEPARATORS)))
 
 
 def _metadata_match(node: Node, titled: list[str]) -> ColumnElement[bool]:

@@ -76,6 +76,8 @@ def test_a_listed_category_shows_its_entries_but_no_title_and_never_the_text(sys
     # by 档号 prefix, location prefix, category and year; not by title or text
     assert [e["archive_no"] for e in search(system, "li", "YZ")["catalogue"]] == [owner_file]
     assert [e["archive_no"] for e in search(system, "li", "A-01")["catalogue"]] == [owner_file]
+    assert search(system, "li", "YZ -A-02")["catalogue_total"] == 1
+    assert search(system, "li", "YZ -A-01")["catalogue_total"] == 0
     assert search(system, "li", "", categories=["owner"], year_from=2024, year_to=2024)["catalogue_total"] == 1
     assert search(system, "li", "", year_from=2025)["catalogue_total"] == 0
     assert search(system, "li", "", location="A-02")["catalogue_total"] == 0
