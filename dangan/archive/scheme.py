@@ -33,6 +33,7 @@ from dangan.archive.codes import (
 from dangan.errors import InvalidInput
 
 __all__ = [
+    "CATALOGUE",
     "TRIGGERS",
     "Category",
     "Scheme",
@@ -49,6 +50,15 @@ TRIGGERS: Mapping[str, str] = {
 }
 
 Trigger = Literal["document_date", "contract_end", "fiscal_year_end"]
+
+#: 目录可查: what readers below a category's security see of its records (never the text).
+CATALOGUE: Mapping[str, str] = {
+    "none": "不可见（默认）",
+    "listed": "可查档号、类别、位置、年度",
+    "titled": "可查档号、类别、位置、年度和题名",
+}
+
+Catalogue = Literal["none", "listed", "titled"]
 
 _KEY = re.compile(r"[a-z][a-z0-9_]*")
 _CATEGORY_CODE = re.compile(r"[A-Z]{1,4}")
@@ -79,6 +89,7 @@ class Category:
     trigger: Trigger | None
     security: SecurityLevel
     keywords: tuple[str, ...] = ()
+    catalogue: Catalogue = "none"
 
     @property
     def permanent(self) -> bool:
@@ -140,6 +151,11 @@ class Scheme:
                 return c
         choices = "、".join(f"{c.key}({c.code})" for c in self.categories)
         raise InvalidInput(f'未知类别 "{key_or_code}"；可选：{choices}')
+
+    def catalogue_keys(self, mode: str | None = None) -> list[str]:
+        """Keys of the categories whose catalogue lower clearances may see (目录可查):
+        every such category, or only those of one mode ("listed" / "titled")."""
+        return [c.key for c in self.categories if c.catalogue != "none" and mode in (None, c.catalogue)]
 
     @property
     def keywords(self) -> Mapping[str, tuple[str, ...]]:
@@ -448,8 +464,8 @@ def _parse(text: str, file_name: str, path: Path | None) -> Scheme:
     triggers = "、".join(TRIGGERS)
     for i, item in enumerate(r.tables(data, "categories"), 1):
         where = _entry("categories", i, item, "key")
-        r.only(item, ("key", "code", "name", "description", "retention", "trigger", "security", "keywords"),
-               where)
+        r.only(item, ("key", "code", "name", "description", "retention", "trigger", "security", "keywords",
+                      "catalogue"), where)
         key = r.string(item, "key", where, pattern=_KEY, expected="小写英文字母开头的标识，例如 maintenance")
         code = r.string(item, "code", where, pattern=_CATEGORY_CODE, expected=" 1 到 4 个大写字母，例如 WX")
         cname = r.string(item, "name", where)
@@ -487,8 +503,11 @@ def _parse(text: str, file_name: str, path: Path | None) -> Scheme:
             if kw in seen_kw:
                 r.fail(f"{_in(where)}的 keywords 中关键词 {_show(kw)} 重复")
             seen_kw.add(kw)
+        catalogue = item.get("catalogue", "none")
+        if not isinstance(catalogue, str) or catalogue not in CATALOGUE:
+            r.fail(f"{_in(where)}的 catalogue {_show(catalogue)} 未知：可选 {'、'.join(CATALOGUE)}")
         categories.append(Category(key, code, cname, description, years, trigger,
-                                   by_level_key[sec_key], tuple(keywords)))
+                                   by_level_key[sec_key], tuple(keywords), catalogue))
 
     codes = CodeScheme(
         separator=separator or "-",

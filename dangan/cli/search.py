@@ -72,6 +72,11 @@ def search(c: Ctx, words: tuple[str, ...], categories, location, year_from, year
             click.echo(f"{h['archive_no']}  {h['title']}  [{h['category']}] {h['location'] or ''} {h['date'] or ''}")
             if h["snippet"]:
                 click.echo(f"    {_strip_marks(h['snippet'])}")
+        if d["catalogue"]:
+            click.echo(f"目录可查（需借阅）：{d['catalogue_total']} 件")
+            for e in d["catalogue"]:
+                title = f"  {e['title']}" if e.get("title") else ""
+                click.echo(f"{e['archive_no']}  需借阅{title}  [{e['category']}] {e['location'] or ''} {e['year'] or ''}")
 
     emit(result, as_json, human)
 

@@ -17,14 +17,17 @@ import os
 from collections import defaultdict, deque
 from collections.abc import Iterable, Iterator
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import and_, delete, false, func, not_, or_, select
+from sqlalchemy.sql.elements import ColumnElement
 
 from dangan.archive import codes as codes_mod
 from dangan.archive.models import ArchiveAlias, BlindIndex, Outbox, Record
 from dangan.archive.permissions import LEVELS, Actor
 from dangan.archive.pii import blind_token, mask_text, pii_query
 from dangan.errors import DanganError, InvalidInput, PermissionDenied
+from dangan.search import analysis
 from dangan.search.backend import IndexDoc, PreparedDoc, Reader, SearchBackend, SearchRequest, prepare
+from dangan.search.query import And, Node, Not, Or, Word, parse
 
 SYNC_BATCH = 500
 PARALLEL_FROM = 5000  # outbox rows; below this a process pool costs more than it saves
@@ -107,18 +110,77 @@ class SearchService:
                             date_from=date_from, date_to=date_to, security=levels, status=status,
                             record_ids=record_ids, sort=sort, offset=offset, limit=limit, facets=facets)
         result = self.backend.search(req)
+        catalogue_total, catalogue = 0, []
+        if record_ids is None:  # a personal number is looked up in the text: never in the catalogue
+            catalogue_total, catalogue = self._catalogue(
+                actor, query, cats, prefix, year_from if date_from is None else max(year_from or 0, date_from.year),
+                year_to if date_to is None else min(year_to or 9999, date_to.year), levels, status, sort,
+                offset, limit)
         with self.db.session() as s:
             self.audit.append(s, actor.name, "search", None, "ok", {
                 "query": logged_query, "categories": cats, "location": prefix, "year_from": year_from,
                 "year_to": year_to, "date_from": date_from, "date_to": date_to, "security": security,
-                "status": status, "sort": sort, "offset": offset, "hits": result.total})
+                "status": status, "sort": sort, "offset": offset, "hits": result.total,
+                "catalogue": catalogue_total})
         return {
             "total": result.total,
             "hits": [{"archive_no": h.archive_no, "title": h.title, "category": h.category,
                       "location": h.location, "date": h.date.isoformat() if h.date else None,
                       "score": round(h.score, 4), "snippet": h.snippet} for h in result.hits],
             "facets": result.facets,
+            "catalogue_total": catalogue_total,
+            "catalogue": catalogue,
         }
+
+    def _catalogue(self, actor: Actor, query: str, cats: list[str] | None, prefix: str | None,
+                   year_from: int | None, year_to: int | None, levels: list[int] | None,
+                   status: list[str] | None, sort: str, offset: int, limit: int) -> tuple[int, list[dict]]:
+        """目录可查: catalogue entries of records above the actor's clearance whose category's
+        scheme entry makes them visible (and which the actor's category rights allow).
+
+        A database query on metadata only — 档号 or a prefix of it, location prefix,
+        category, year, and the title's words where the entry is "titled" — so a word of
+        the text can never find one; `total`, hits and facets do not count them."""
+        visible = self.scheme.catalogue_keys()
+        if actor.categories is not None:
+            visible = [k for k in visible if k in actor.categories]
+        if cats is not None:
+            visible = [k for k in visible if k in cats]
+        if not visible:
+            return 0, []
+        titled = [k for k in visible if k in self.scheme.catalogue_keys("titled")]
+        above = [k for k, lv in LEVELS.items() if lv > actor.level and (levels is None or lv in levels)]
+        if not above:
+            return 0, []
+        where: list[ColumnElement[bool]] = [
+            Record.category.in_(visible), Record.archive_no.is_not(None), Record.security.in_(above),
+            Record.status != "destroyed"]  # a destroyed record has nothing left to lend
+        if status:
+            where.append(Record.status.in_(status))
+        if prefix:
+            where.append(_code_match(Record.location, prefix))
+        if year_from is not None:
+            where.append(Record.year >= year_from)
+        if year_to is not None:
+            where.append(Record.year <= year_to)
+        root = parse(query).root
+        if root is not None:
+            where.append(_metadata_match(root, titled))
+        order = {"relevance": (Record.archive_no,),
+                 "date_desc": (Record.year.desc(), Record.archive_no.desc()),
+                 "date_asc": (Record.year, Record.archive_no)}[sort]
+        with self.db.read() as s:
+            total = s.execute(select(func.count()).select_from(Record).where(*where)).scalar_one()
+            rows = s.execute(select(Record.archive_no, Record.category, Record.location, Record.year,
+                                    Record.title).where(*where).order_by(*order).offset(offset).limit(limit)).all()
+        entries = []
+        for no, category, location, year, title in rows:
+            entry = {"archive_no": no, "category": category, "location": location, "year": year}
+            if category in titled:
+                entry["title"] = mask_text(title)[0]
+            entry["needs_loan"] = True
+            entries.append(entry)
+        return total, entries
 
     def dossier(self, actor: Actor, location: str) -> dict:
         """一户一档: every record of a location prefix the actor may see, by category, newest first."""
@@ -321,6 +383,35 @@ class SearchService:
             wanted = set(s.execute(select(Record.id).where(Record.status != "destroyed")).scalars())
         have = self.backend.get_ids()
         return {"missing": sorted(wanted - have), "extra": sorted(have - wanted), "pending": self.pending()}
+
+
+_CODE_SEPARATORS = "-·./"
+
+
+def _code_match(column, code: str) -> ColumnElement[bool]:  # type: ignore[no-untyped-def]
+    """The code itself or a code it is a segment prefix of (A-01 → A-01-001-0101, not A-010)."""
+    return and_(column.is_not(None),  # false, not NULL, for a record without one (so "-A" works)
+                or_(column == code, *(column.startswith(code + sep, autoescape=True) for sep in _CODE_SEPARATORS)))
+
+
+def _metadata_match(node: Node, titled: list[str]) -> ColumnElement[bool]:
+    """The parsed query over catalogue metadata: a code matches the 档号 or the location
+    (exactly or by segment prefix); any word matches the title only in `titled` categories."""
+    if isinstance(node, Not):
+        return not_(_metadata_match(node.item, titled))
+    if isinstance(node, And):
+        return and_(*(_metadata_match(it, titled) for it in node.items))
+    if isinstance(node, Or):
+        return or_(*(_metadata_match(it, titled) for it in node.items))
+    assert isinstance(node, Word)
+    options: list[ColumnElement[bool]] = []
+    code = node.code or analysis.normalize_code(node.text)
+    if node.code or (code.isascii() and code.isalnum()):  # also a category code alone: YZ
+        options += [_code_match(Record.archive_no, code), _code_match(Record.location, code)]
+    if titled:
+        options.append(and_(Record.category.in_(titled),
+                            func.lower(Record.title).contains(analysis.fold(node.text), autoescape=True)))
+    return or_(*options) if options else false()
 
 
 def filters_from_args(args: Iterable[tuple[str, str]]) -> dict:

@@ -82,7 +82,9 @@ register({
     "/api/v1/uploads/{batch_id}": {"get": op("采集批次进度与结果", [path_param("batch_id", "integer")],
                                              tags=["ingest"])},
     "/api/v1/review": {"get": op("待分类队列", [query("limit", "integer")], tags=["ingest"])},
-    "/api/v1/search": {"get": op("全文检索", [
+    "/api/v1/search": {"get": op("全文检索：hits 与 total 只含读者密级可见的档案；catalogue（共 catalogue_total 件）"
+                                 "为目录可查的高密级档案条目（档号、类别、位置、年度，方案允许时含题名，"
+                                 "needs_loan 为 true，需借阅）", [
         query("q"), query("category"), query("location"), query("year_from", "integer"),
         query("year_to", "integer"), query("offset", "integer"), query("limit", "integer"),
         query("sort"), query("security"), query("status"), query("date_from"), query("date_to"),

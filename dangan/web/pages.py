@@ -275,7 +275,8 @@ def search() -> ResponseReturnValue:
     filters.pop("limit", None)
     result = svc.search_service.search(g.actor, q, offset=(page - 1) * PAGE, limit=PAGE, **filters)
     return render_template("search.html", actor=g.actor, q=q, result=result, page=page,
-                           pages=max(1, -(-result["total"] // PAGE)), scheme=svc.scheme,
+                           pages=max(1, -(-max(result["total"], result["catalogue_total"]) // PAGE)),
+                           scheme=svc.scheme,
                            args=request.args, category=request.args.get("category"),
                            location=request.args.get("location"))
 
