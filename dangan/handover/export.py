@@ -49,6 +49,15 @@ COLUMNS = [("archive_no", "档号"), ("title", "题名"), ("category", "类别")
 EXTENSIONS = {"application/pdf": ".pdf", "image/tiff": ".tif", "image/jpeg": ".jpg", "image/png": ".png"}
 
 
+# 待分类 records are part of the estate's files too: they travel with their provisional
+# number, and the receiving archive queues them for its own archivists.
+TRANSFERABLE = ("active", "queued")
+
+
+def _no(rec: Record) -> str:
+    return rec.archive_no or rec.provisional_no or rec.id
+
+
 def select_records(system: Any, actor: Actor, location: str | None, query: str | None) -> list[Record]:
     """The records of a location prefix or of a search; refuse if some are beyond the actor."""
     if bool(location) == bool(query):
@@ -58,7 +67,7 @@ def select_records(system: Any, actor: Actor, location: str | None, query: str |
             prefix = str(codes_mod.parse_location(location, system.scheme.codes))
             rows = list(s.execute(select(Record).where(
                 or_(Record.location == prefix, Record.location.like(prefix + "-%")),
-                Record.status == "active").order_by(Record.archive_no)).scalars())
+                Record.status.in_(TRANSFERABLE)).order_by(Record.archive_no, Record.provisional_no)).scalars())
         else:
             numbers: list[str] = []
             offset = 0
@@ -69,7 +78,7 @@ def select_records(system: Any, actor: Actor, location: str | None, query: str |
                 if offset >= page["total"] or not page["hits"]:
                     break
             rows = list(s.execute(select(Record).where(Record.archive_no.in_(numbers),
-                                                       Record.status == "active")
+                                                       Record.status.in_(TRANSFERABLE))
                                   .order_by(Record.archive_no)).scalars()) if numbers else []
         for r in rows:
             s.expunge(r)
@@ -111,7 +120,7 @@ def build(system: Any, actor: Actor, rows: list[Record], root: Path, scope: str,
         meta = system.records.describe(rec)
         meta["retention_period"] = meta["retention"]["period"]
         meta["retention_until"] = meta["retention"]["until"]
-        no = rec.archive_no
+        no = _no(rec)
         if rec.sha256 is not None:
             ext = EXTENSIONS.get(rec.media_type) or mimetypes.guess_extension(rec.media_type or "") or ".bin"
             rel = f"originals/{no}{ext}"
@@ -131,14 +140,14 @@ def build(system: Any, actor: Actor, rows: list[Record], root: Path, scope: str,
             text_rel = f"text/{no}.json"
             bag.write_text(text_rel, json.dumps(system.records.read_text_pages(rec), ensure_ascii=False))
             meta["text_file"] = f"data/{text_rel}"
-        for key in ("suggestion", "classify_confidence", "provisional_no"):
+        for key in ("suggestion", "classify_confidence"):
             meta.pop(key, None)
         records.append(meta)
     estate = estate_of(system, rows)
     now = utcnow()
     dates = sorted(m["date"] for m in records if m.get("date"))
     sender = sender or system.settings.home.name
-    verify = system.verify.run(actor, [r.archive_no for r in rows], mode="selected", stage="transfer")
+    verify = system.verify.run(actor, [_no(r) for r in rows], mode="selected", stage="transfer")
     facts = {"format": FORMAT, "format_version": FORMAT_VERSION, "package_id": package_id,
              "created_at": now.isoformat(timespec="seconds") + "Z", "created_by": actor.name,
              "sender": sender, "receiver": receiver, "scope": scope, "estate": estate,
@@ -180,10 +189,10 @@ def record_export(system: Any, actor: Actor, facts: dict, rows: list[Record]) ->
                               report=json.dumps({k: v for k, v in facts.items() if k != "records"},
                                                 ensure_ascii=False, default=str)))
         s.flush()
-        s.add_all([HandoverItem(package_id=facts["package_id"], record_id=r.id, archive_no=r.archive_no)
+        s.add_all([HandoverItem(package_id=facts["package_id"], record_id=r.id, archive_no=_no(r))
                    for r in rows])
         for r in rows:
-            system.audit.append(s, actor.name, "handover.export", r.archive_no, "ok",
+            system.audit.append(s, actor.name, "handover.export", _no(r), "ok",
                                 {"package": facts["package_id"], "sha256": r.sha256})
         system.audit.append(s, actor.name, "handover.package", facts["package_id"], "ok",
                             {"scope": facts["scope"], "items": facts["items"], "bytes": facts["bytes"]})
@@ -207,7 +216,7 @@ def export(system: Any, actor: Actor, out: Path, location: str | None = None, qu
         raise
     summary = {k: v for k, v in facts.items() if k != "records"}
     summary["path"] = str(out)
-    summary["archive_nos"] = [r.archive_no for r in rows]
+    summary["archive_nos"] = [_no(r) for r in rows]
     return summary
 
 
@@ -215,7 +224,7 @@ def _rows(records: list[dict], scheme: Any) -> list[list[Any]]:
     out = []
     for i, m in enumerate(records, 1):
         cat = scheme.category(m["category"]).name if m.get("category") else ""
-        out.append([i, m["archive_no"], m["title"], cat, m.get("date") or m.get("year"), m.get("pages"),
+        out.append([i, m["archive_no"] or f"{m.get('provisional_no')}（待分类）", m["title"], cat, m.get("date") or m.get("year"), m.get("pages"),
                     LEVEL_NAMES.get(m.get("security"), m.get("security")), "电子" if m.get("file") else "纸质"])
     return out
 

@@ -436,7 +436,11 @@ def _record_input(system: Any, cand: Candidate) -> RecordInput:
         security=m.get("security"), responsible=m.get("responsible"),
         maintenance_code=m.get("maintenance_code"), custody=m.get("custody"),
         pages=int(m.get("pages") or 0), text_pages=cand.text_pages, pii_tokens=tokens,
-        queue=keep or not (m.get("category") and m.get("location")), sha256=cand.sha256)
+        # numbered on arrival only with category, place and date (a year is never made up);
+        # a record the sender still had in 待分类 waits in ours
+        queue=(keep or bool(m.get("provisional_no") and not m.get("archive_no"))
+               or not (m.get("category") and m.get("location") and m.get("date"))),
+        sha256=cand.sha256)
 
 
 def _bump_sequence(s: Any, system: Any, rec_category: str, location: str, number: str) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import bagit
 import pytest
 
+from dangan.archive.records import RecordInput
 from dangan.demo import render
 from dangan.errors import InvalidInput
 from tests.handover.conftest import add_record, count_records, edit_metadata, estate, rehash
@@ -261,3 +262,24 @@ def test_takeover_report_pdf_is_written(system, tmp_path: Path) -> None:
     blob = system.handover.report_pdf(report)
     assert blob[:5] == b"%PDF-" and len(blob) > 2000
     json.dumps(report, ensure_ascii=False, default=str)
+
+
+def test_records_still_in_the_review_queue_travel_and_wait_in_the_receivers_queue(system, receiver,
+                                                                                  tmp_path: Path) -> None:
+    """A handover is the estate's whole file: an undated record waiting in 待分类 goes too,
+    under its provisional number, and the receiving archive queues it for its archivists."""
+    numbers = estate(system, tmp_path)
+    waiting = system.records.create(
+        system.actor("wang"), render.text_pdf(tmp_path / "undated.pdf", ["1号楼消防巡查记录"]),
+        RecordInput(original_name="undated.pdf", media_type="application/pdf", title="1号楼消防巡查记录",
+                    category="safety", location="A-01", pages=1, queue=True,
+                    text_pages=[{"page": 1, "text": "1号楼消防巡查记录", "method": "text"}]))
+    assert waiting.archive_no is None
+    pkg = export(system, tmp_path)
+    assert json.loads((pkg / "data" / "metadata.json").read_text())["items"] == len(numbers) + 1
+    report = receiver.handover.takeover(receiver.actor("chen"), pkg)
+    assert report["ok"] is True, report["findings"]
+    [queued] = [a for a in report["imported"] if a["status"] == "queued"]
+    assert queued["title"] == "1号楼消防巡查记录"
+    assert [r["title"] for r in receiver.records.review_queue(receiver.actor("chen"))] == ["1号楼消防巡查记录"]
+    assert receiver.verify.run(receiver.actor("aud2"))["failed"] == 0
