@@ -51,7 +51,7 @@ def test_worker_submit_status_and_once(cli: Cli, tmp_path: Path) -> None:
     for i in range(2):
         render.text_pdf(tmp_path / "in" / f"{i}.pdf", [f"巡查记录 {i}\n消防通道畅通"])
     queued = cli.json("worker", "submit", str(tmp_path / "in"), "--category", "safety", "--location", "A-01",
-                      user="wang")
+                      "--date", "2024-03-05", user="wang")
     assert queued["files"] == 2
     status = cli.json("worker", "status")
     assert status["open_batches"] == [queued["batch_id"]] and status["jobs"] == {"pending": 2}

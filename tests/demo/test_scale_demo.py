@@ -5,6 +5,7 @@ from __future__ import annotations
 from dangan.backup.service import list_snapshots
 from dangan.demo.build import build_demo
 from dangan.system import open_dangan
+from dangan.web.uploads import batches
 from dangan.web.uploads import status as batch_status
 
 
@@ -15,7 +16,8 @@ def test_demo_has_a_queued_batch_done_and_a_backup(tmp_path, monkeypatch) -> Non
     build_demo(str(home), count=4, scans=0)
     system = open_dangan(home)
     try:
-        status = batch_status(system, system.actor("wang"), 2)
+        [queued] = [b for b in batches(system, system.actor("wang")) if b["source"] == "queue"]
+        status = batch_status(system, system.actor("wang"), queued["batch_id"])
         assert status["finished"] and status["counts"]["ingested"] == 3
         assert len(list_snapshots(str(home / "backups"))) == 1
     finally:

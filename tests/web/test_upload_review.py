@@ -9,8 +9,8 @@ import time
 from dangan.demo import render
 from tests.web.conftest import bearer, client_as, post
 
-COMPLAINT = "投诉处理记录\n投诉内容：夜间装修噪音影响休息。\n处理结果：已通知装修户停止夜间施工。"
-REPAIR = "维修工单\n维修编码：010023\n报修位置：翠湖花园1号楼1单元0101室\n报修内容：卫生间地漏堵塞。"
+COMPLAINT = "投诉处理记录\n投诉内容：夜间装修噪音影响休息。\n处理结果：已通知装修户停止夜间施工。\n处理日期：2024年3月6日"
+REPAIR = "维修工单\n维修编码：010023\n报修位置：翠湖花园1号楼1单元0101室\n报修内容：卫生间地漏堵塞。\n填表日期：2024年3月5日"
 
 
 def pdf(tmp_path, name: str, text: str) -> bytes:
@@ -101,7 +101,8 @@ def test_platform_posts_a_repair_record_and_gets_its_archive_number(app, system,
     client = app.test_client()
     resp = client.post("/api/v1/records", headers=bearer(system, "wang"), data={
         "file": (io.BytesIO(pdf(tmp_path, "r.pdf", "维修工单\n电梯门机皮带更换。")), "工单.pdf"),
-        "category": "maintenance", "location": "A-01-001-0101", "maintenance_code": "020007"},
+        "category": "maintenance", "location": "A-01-001-0101", "maintenance_code": "020007",
+        "date": "2024-03-05"},
         content_type="multipart/form-data")
     assert resp.status_code == 201, resp.get_json()
     body = resp.get_json()
