@@ -25,6 +25,7 @@ import os
 import random
 import re
 import shlex
+import shutil
 import statistics
 import sys
 import tempfile
@@ -127,6 +128,7 @@ def main() -> None:
             svc.backend.drop()  # type: ignore[attr-defined]
         svc.backend.close()
     system.close()
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
