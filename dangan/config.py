@@ -44,6 +44,11 @@ backend = "embedded"
 # DANGAN_ES_URL
 elasticsearch_url = "http://127.0.0.1:9200"
 elasticsearch_index = "dangan"
+# DANGAN_SEARCH_WITHHOLD_TEXT_FROM: "none" (default) or a level (public, internal,
+# confidential, secret). Records at or above it keep no text in the index's stored
+# fields (still searchable; their snippets come from the decrypted text of the hits on
+# the page). Run `dangan search reindex` after changing it.
+withhold_text_from = "none"
 
 [ingest]
 # DANGAN_OCR_ENGINE: "cascade" (tesseract first, RapidOCR where it is unsure), "tesseract" or "rapidocr".
@@ -79,6 +84,7 @@ class Settings:
     search_backend: str = "embedded"
     elasticsearch_url: str = "http://127.0.0.1:9200"
     elasticsearch_index: str = "dangan"
+    search_withhold_text_from: str = "none"
     ocr_engine: str = "cascade"
     ingest_workers: int = 0
     classify_threshold: float = 0.6
@@ -106,6 +112,11 @@ class Settings:
         return self.home / "index"
 
     @property
+    def withhold_text_level(self) -> int | None:
+        """The security level (0–3) from which the index stores no text; None = off."""
+        return _LEVELS.get(self.search_withhold_text_from)
+
+    @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'dangan.db'}"
 
@@ -123,6 +134,7 @@ _KEYS: dict[tuple[str, str], tuple[str, str]] = {
     ("search", "backend"): ("search_backend", "DANGAN_SEARCH_BACKEND"),
     ("search", "elasticsearch_url"): ("elasticsearch_url", "DANGAN_ES_URL"),
     ("search", "elasticsearch_index"): ("elasticsearch_index", "DANGAN_ES_INDEX"),
+    ("search", "withhold_text_from"): ("search_withhold_text_from", "DANGAN_SEARCH_WITHHOLD_TEXT_FROM"),
     ("ingest", "ocr_engine"): ("ocr_engine", "DANGAN_OCR_ENGINE"),
     ("ingest", "workers"): ("ingest_workers", "DANGAN_INGEST_WORKERS"),
     ("ingest", "classify_threshold"): ("classify_threshold", "DANGAN_CLASSIFY_THRESHOLD"),
@@ -138,7 +150,10 @@ _CHOICES = {
     "ocr_engine": {"tesseract", "rapidocr", "cascade"},
     "cipher_suite": {"aes256gcm-sha256", "sm4gcm-sm3"},
     "web_hand_off": {"thread", "queue"},
+    "search_withhold_text_from": {"none", "public", "internal", "confidential", "secret"},
 }
+#: The security levels by name (as in dangan.archive.permissions.LEVELS).
+_LEVELS = {"public": 0, "internal": 1, "confidential": 2, "secret": 3}
 
 
 def resolve_home(home: str | os.PathLike | None = None, env: dict | None = None) -> Path:

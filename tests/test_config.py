@@ -38,3 +38,18 @@ def test_bad_values_are_named(tmp_path: Path) -> None:
     (tmp_path / "dangan.toml").write_text("[web\nport=1", encoding="utf-8")
     with pytest.raises(InvalidInput, match="无法解析"):
         load_settings(tmp_path, env={})
+
+
+def test_withhold_text_from_is_off_by_default_and_validated(tmp_path: Path) -> None:
+    (tmp_path / "dangan.toml").write_text(DEFAULT_CONFIG_TEXT, encoding="utf-8")
+    assert load_settings(tmp_path, env={}).withhold_text_level is None
+    env = {"DANGAN_SEARCH_WITHHOLD_TEXT_FROM": "confidential"}
+    assert load_settings(tmp_path, env=env).withhold_text_level == 2
+    (tmp_path / "dangan.toml").write_text('[search]\nwithhold_text_from = "secret"\n', encoding="utf-8")
+    assert load_settings(tmp_path, env={}).withhold_text_level == 3
+    (tmp_path / "dangan.toml").write_text('[search]\nwithhold_text_from = "secrt"\n', encoding="utf-8")
+    with pytest.raises(InvalidInput, match=r"\[search\] withhold_text_from.*confidential"):
+        load_settings(tmp_path, env={})
+    (tmp_path / "dangan.toml").unlink()
+    with pytest.raises(InvalidInput, match="DANGAN_SEARCH_WITHHOLD_TEXT_FROM"):
+        load_settings(tmp_path, env={"DANGAN_SEARCH_WITHHOLD_TEXT_FROM": "2"})

@@ -12,6 +12,7 @@ of a document, and snippets.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
@@ -68,7 +69,11 @@ class SearchUnavailable(DanganError):
 
 @dataclass(frozen=True)
 class IndexDoc:
-    """What the index holds about one record; `text` is already PII-masked by ingest."""
+    """What the index holds about one record; `text` is already PII-masked by ingest.
+
+    `store_text=False` (records at or above ``[search] withhold_text_from``): the text is
+    analysed and searchable, but not kept in the stored fields a hit shows; the search
+    service makes such hits' snippets from the decrypted text instead."""
 
     record_id: str
     archive_no: str | None
@@ -82,6 +87,7 @@ class IndexDoc:
     status: str                   # active | queued | on_loan | on_hold | destroyed
     text: str
     maintenance_code: str | None = None
+    store_text: bool = True
 
     @property
     def project(self) -> str | None:
@@ -130,6 +136,7 @@ class Hit:
     date: datetime.date | None
     score: float
     snippet: str                             # HTML-escaped, matches in <mark>…</mark>
+    text_stored: bool = True                 # False: the index holds no text to show for it
 
 
 @dataclass
@@ -331,6 +338,8 @@ def prepare(docs: Sequence[IndexDoc]) -> list[PreparedDoc]:
     n = len(batch)
     out = []
     for i, d in enumerate(batch):
+        if not d.store_text:   # analysed above; the stored fields get no text
+            d = dataclasses.replace(d, text="")
         codes: list[str] = []
         for c in (d.archive_no, *d.aliases, d.location, d.maintenance_code):
             if c:
@@ -364,6 +373,7 @@ def make_hits(stored: Sequence[dict[str, Any]], scores: Sequence[float], parsed:
             date=datetime.date.fromisoformat(date) if date else None,
             score=float(score),
             snippet=snip,
+            text_stored=bool(s.get("text")),
         ))
     return hits
 

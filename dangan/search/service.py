@@ -26,7 +26,7 @@ from dangan.archive.permissions import LEVELS, Actor
 from dangan.archive.pii import blind_token, mask_text, pii_query
 from dangan.errors import DanganError, InvalidInput, PermissionDenied
 from dangan.search import analysis
-from dangan.search.backend import IndexDoc, PreparedDoc, Reader, SearchBackend, SearchRequest, prepare
+from dangan.search.backend import Hit, IndexDoc, PreparedDoc, Reader, SearchBackend, SearchRequest, prepare
 from dangan.search.query import And, Node, Not, Or, Word, parse
 
 SYNC_BATCH = 500
@@ -110,6 +110,7 @@ class SearchService:
                             date_from=date_from, date_to=date_to, security=levels, status=status,
                             record_ids=record_ids, sort=sort, offset=offset, limit=limit, facets=facets)
         result = self.backend.search(req)
+        self._withheld_snippets(actor, result.hits, query)
         catalogue_total, catalogue = 0, []
         if record_ids is None:  # a personal number is looked up in the text: never in the catalogue
             catalogue_total, catalogue = self._catalogue(
@@ -196,6 +197,28 @@ class SearchService:
                 "categories": [{"category": k, "name": self._cat_name(k), "records": groups[k]}
                                for k in order if groups.get(k)]}
 
+    def _withheld_snippets(self, actor: Actor, hits: list[Hit], query: str) -> None:
+        """Snippets for the hits of this page whose text the index does not store
+        (``[search] withhold_text_from``): decrypted and masked as for indexing, and only
+        while the database still lets this reader see the record."""
+        level = self.system.settings.withhold_text_level
+        ids = [h.record_id for h in hits if not h.text_stored] if level is not None else []
+        if not ids:
+            return
+        with self.db.read() as s:
+            rows = {r.id: r for r in s.execute(select(*_DOC_COLUMNS).where(Record.id.in_(ids)))}
+
+        def shown(rec) -> bool:  # type: ignore[no-untyped-def]
+            return (rec is not None and rec.has_text and level <= LEVELS.get(rec.security, 3) <= actor.level
+                    and (actor.categories is None or (rec.category or "unclassified") in actor.categories))
+
+        todo = [(h, rows[h.record_id]) for h in hits if not h.text_stored and shown(rows.get(h.record_id))]
+        if not todo:
+            return
+        texts = [self._text(rec) for _, rec in todo]
+        for (h, _), snip in zip(todo, analysis.snippets(texts, parse(query).highlight), strict=True):
+            h.snippet = snip
+
     def _cat_name(self, key: str) -> str:
         return "待分类" if key == "unclassified" else self.scheme.category(key).name
 
@@ -205,17 +228,24 @@ class SearchService:
         """Metadata and PII-masked text of one record (a row with the `_DOC_COLUMNS`)."""
         if rec.provisional_no and rec.provisional_no not in aliases:
             aliases.append(rec.provisional_no)
-        text = ""
-        if rec.has_text:
-            try:
-                text = "\n".join(p.get("text", "") for p in self.system.records.read_text_pages(rec))
-            except DanganError:
-                text = ""  # integrity failures are reported by verify; the metadata stays findable
+        security = LEVELS.get(rec.security, 3)
+        withhold = self.system.settings.withhold_text_level
         return IndexDoc(
             record_id=rec.id, archive_no=rec.archive_no or rec.provisional_no, aliases=tuple(aliases),
             title=mask_text(rec.title)[0], category=rec.category or "unclassified", location=rec.location,
-            year=rec.year, date=rec.doc_date, security=LEVELS.get(rec.security, 3), status=rec.status,
-            text=mask_text(text)[0], maintenance_code=rec.maintenance_code)
+            year=rec.year, date=rec.doc_date, security=security, status=rec.status,
+            text=self._text(rec), maintenance_code=rec.maintenance_code,
+            store_text=withhold is None or security < withhold)
+
+    def _text(self, rec) -> str:  # type: ignore[no-untyped-def]
+        """The PII-masked text of a record (a row with the `_DOC_COLUMNS`), as indexed."""
+        if not rec.has_text:
+            return ""
+        try:
+            text = "\n".join(p.get("text", "") for p in self.system.records.read_text_pages(rec))
+        except DanganError:
+            return ""  # integrity failures are reported by verify; the metadata stays findable
+        return mask_text(text)[0]
 
     def load_docs(self, record_ids: list[str]) -> list[IndexDoc]:
         """Index documents for these records, as they are in the database now (aliases in

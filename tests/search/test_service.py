@@ -198,3 +198,75 @@ def test_a_recoded_record_is_found_by_its_new_and_its_earlier_archive_number(svc
     for number in (old, new):
         hits = svc.search(wang, number)["hits"]
         assert [h["archive_no"] for h in hits] == [new]
+
+
+# ------------------------------------------------ [search] withhold_text_from
+
+
+def withhold(system, level: str) -> None:
+    import dataclasses
+
+    system.settings = dataclasses.replace(system.settings, search_withhold_text_from=level)
+
+
+def stored_text(svc, archive_no: str) -> str | None:
+    """The text the index keeps for a record, read straight from its stored value."""
+    with svc.system.db.read() as s:
+        rid = svc.system.records.find(s, archive_no).id
+    b = svc.backend
+    if hasattr(b, "_es"):
+        return b._es.get(index=b.index_name, id=rid)["_source"].get("text")
+    import tantivy
+
+    from dangan.search.embedded import _decode_stored
+
+    searcher = b._searcher()
+    [(_, address)] = searcher.search(tantivy.Query.term_query(b._schema, "id", rid), 1).hits
+    return _decode_stored(bytes(searcher.doc(address)["src"][0]))["text"]
+
+
+def snippet_of(result: dict, archive_no: str) -> str:
+    [snip] = [h["snippet"] for h in result["hits"] if h["archive_no"] == archive_no]
+    return snip
+
+
+def test_withheld_text_is_not_stored_yet_found_and_shown_from_decryption(svc) -> None:
+    system = svc.system
+    withhold(system, "confidential")
+    conf = add(system, f"消防泵房漏水，业主来电 {MOBILE} 报修，已关闭阀门。", security="confidential")
+    secret = add(system, "消防演练方案（机密）。", security="secret")
+    pub = add(system, "消防通道畅通，无杂物。", security="public")
+    svc.sync()
+    assert not stored_text(svc, conf) and not stored_text(svc, secret)
+    assert stored_text(svc, pub) == "消防通道畅通，无杂物。"
+
+    assert hits(svc.search(system.actor("zhao"), "泵房")) == [conf]      # the tokens stay
+    result = svc.search(system.actor("wang"), "消防")
+    assert sorted(hits(result)) == sorted([conf, secret, pub])
+    snip = snippet_of(result, conf)
+    assert "<mark>消防</mark>泵房漏水" in snip                             # from the decrypted text
+    assert MOBILE not in snip and "****5678" in snip                      # masked as at indexing
+    assert "<mark>消防</mark>演练方案" in snippet_of(result, secret)
+    from dangan.search import analysis
+    assert snippet_of(result, pub) == analysis.snippets(["消防通道畅通，无杂物。"], ["消防"])[0]
+    assert hits(svc.search(system.actor("li"), "泵房")) == []             # rights unchanged
+
+
+def test_withholding_applies_at_reindex_and_off_behaves_as_before(svc) -> None:
+    system = svc.system
+    conf = add(system, "地下室配电箱更换记录。", security="confidential")
+    svc.sync()
+    assert stored_text(svc, conf) == "地下室配电箱更换记录。"                 # off (the default)
+    before = snippet_of(svc.search(system.actor("wang"), "配电箱"), conf)
+
+    withhold(system, "internal")
+    assert stored_text(svc, conf) == "地下室配电箱更换记录。"                 # until a reindex
+    assert snippet_of(svc.search(system.actor("wang"), "配电箱"), conf) == before
+    svc.reindex()
+    assert not stored_text(svc, conf)
+    assert snippet_of(svc.search(system.actor("wang"), "配电箱"), conf) == before
+
+    withhold(system, "none")
+    svc.reindex()
+    assert stored_text(svc, conf) == "地下室配电箱更换记录。"
+    assert snippet_of(svc.search(system.actor("wang"), "配电箱"), conf) == before
