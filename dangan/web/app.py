@@ -35,6 +35,7 @@ from dangan.web import (
     ingest_pages,
     owner_pages,
     pages,
+    panels,  # noqa: F401  (首页 panels register themselves)
     retention_api,
     retention_pages,
     scale_api,

@@ -154,3 +154,18 @@ def test_access_log_lines_drop_the_query_string() -> None:
                                ("GET /search?q=110101199003074514 HTTP/1.1", "200", "-"), None)
     _QueryStringFilter().filter(record)
     assert record.getMessage() == '"GET /search HTTP/1.1" 200 -'
+
+
+def test_home_shows_loans_and_records_falling_due_to_those_who_keep_them(app, system, tmp_path) -> None:
+    import datetime as dt
+
+    from tests.web.conftest import add_record
+
+    no = add_record(system, tmp_path, "2005 年电梯维修单", doc_date=dt.date(2005, 3, 1))  # 10 years: long due
+    loan = system.loans.request(system.actor("li"), [no], "核对", kind="physical", days=7)
+    system.loans.approve(system.actor("wang"), loan["loan_id"])
+    system.loans.checkout(system.actor("wang"), loan["loan_id"])
+    home = client_as(app, "wang").get("/").get_data(as_text=True)
+    assert "借阅" in home and "借出中" in home and "保管期限" in home and "已到期" in home
+    staff = client_as(app, "li").get("/").get_data(as_text=True)
+    assert "借出中" not in staff and "已到期" not in staff
