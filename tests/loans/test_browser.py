@@ -6,16 +6,11 @@ reads the ledger; another staff member reads a confidential record on a copy loa
 from __future__ import annotations
 
 import io
-import os
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 
 from dangan.archive.records import RecordInput
+from tests.browser import serving
 from tests.loans.conftest import pdf_bytes
 from tests.web.test_browser import free_port, page  # noqa: F401  (fixture)
 
@@ -36,23 +31,8 @@ def server(sqlite_system):
                                           category=cat, location=loc, security=level,
                                           text_pages=[{"page": 1, "text": title + "：正文内容"}]))
     system.search_service.sync()
-    port = free_port()
-    env = {**os.environ, "DANGAN_HOME": str(system.settings.home)}
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("dangan")), "serve", "--port", str(port)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("dangan serve did not start: " + proc.stdout.read().decode(errors="replace")[-2000:])
-    yield f"http://127.0.0.1:{port}", system
-    proc.terminate()
-    proc.wait(timeout=10)
+    with serving(system.settings.home) as base:
+        yield base, system
 
 
 def login(page, base: str, name: str) -> None:  # noqa: F811

@@ -6,15 +6,12 @@ the auditor opens the register, downloads the certificate and verifies the batch
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from tests.browser import serving
 from tests.retention.conftest import add
 
 CHROMIUM = "/usr/bin/chromium"
@@ -36,25 +33,8 @@ def server(sqlite_system):
         system.users.set_password(sec, name, PASSWORD)
     nos = [add(system, title=f"2005 年电梯维修单 {i}") for i in range(3)]
     add(system, title="今年的维修单", date=None)
-    port = free_port()
-    env = {**os.environ, "DANGAN_HOME": str(system.settings.home)}
-    env.pop("DANGAN_USER", None)
-    exe = Path(sys.executable).with_name("dangan")
-    proc = subprocess.Popen([str(exe), "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("dangan serve did not start: " + proc.stdout.read().decode(errors="replace")[-2000:])
-    yield f"http://127.0.0.1:{port}", nos
-    proc.terminate()
-    proc.wait(timeout=10)
+    with serving(system.settings.home) as base:
+        yield base, nos
 
 
 @pytest.fixture

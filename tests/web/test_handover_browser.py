@@ -3,19 +3,15 @@ export a building's records as a zip, then take a package over and read the find
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from tests.browser import serving
 from tests.handover.conftest import add_record
-from tests.web.test_browser import CHROMIUM, free_port
+from tests.web.test_browser import CHROMIUM
 
 PASSWORD = "browser test pw"
 
@@ -26,23 +22,8 @@ def server(sqlite_system, tmp_path: Path):
     system.users.set_password(system.actor("secofficer"), "wang", PASSWORD)
     add_record(system, tmp_path, "电梯设备台账", "equipment", "A-01")
     add_record(system, tmp_path, "1号楼建筑竣工图", "equipment", "A-01", "2019-01-12")
-    port = free_port()
-    env = {**os.environ, "DANGAN_HOME": str(system.settings.home)}
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("dangan")), "serve", "--port", str(port)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("dangan serve did not start: " + proc.stdout.read().decode(errors="replace")[-2000:])
-    yield f"http://127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(timeout=10)
+    with serving(system.settings.home) as base:
+        yield base
 
 
 @pytest.fixture

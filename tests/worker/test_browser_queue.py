@@ -70,7 +70,7 @@ def log_in(page, server: str, name: str) -> None:  # type: ignore[no-untyped-def
 
 
 def test_archivist_uploads_and_the_batch_page_follows_the_worker(running, page, tmp_path: Path) -> None:
-    scan = render.text_pdf(tmp_path / "电梯维修单.pdf", ["维修工单\n翠湖花园1号楼电梯门机皮带更换"])
+    scan = render.text_pdf(tmp_path / "电梯维修单.pdf", ["维修工单\n翠湖花园1号楼电梯门机皮带更换\n填表日期：2024年3月5日"])
     log_in(page, running, "wang")
     page.click("nav >> text=采集")
     page.set_input_files("input[name=files]", str(scan))
