@@ -39,7 +39,8 @@ def login(client, name: str) -> str:  # type: ignore[no-untyped-def]
 
 
 def pdf_bytes(tmp_path: Path, text: str) -> bytes:
-    return render.text_pdf(tmp_path / "up.pdf", [text]).read_bytes()
+    """A text PDF that bears its date (an undated one would wait in 待分类)."""
+    return render.text_pdf(tmp_path / "up.pdf", [text + "\n填表日期：2024年3月5日"]).read_bytes()
 
 
 def test_an_upload_is_queued_then_a_worker_ingests_it(system, client, tmp_path: Path) -> None:
