@@ -10,9 +10,11 @@ names the status and the sentence and nothing else (no traceback, no input echoe
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import secrets
+import time
 from pathlib import Path
 
 from flask import Flask, Response, jsonify, request, url_for
@@ -25,7 +27,7 @@ from werkzeug.routing import BuildError
 
 from dangan.archive.permissions import LEVEL_NAMES, RIGHT_NAMES, ROLES
 from dangan.archive.pii import mask_text
-from dangan.errors import DanganError
+from dangan.errors import DanganError, InvalidInput
 from dangan.web import (
     admin_pages,
     api,
@@ -85,12 +87,29 @@ class _SessionInterface(SecureCookieSessionInterface):
 
 
 def _secret_key(home: Path) -> bytes:
-    """A per-archive session key kept beside the data (0600), made once."""
+    """The session key every web process of this archive shares: `DANGAN_WEB_SECRET` (web
+    servers on several hosts), else a file beside the data (0600) made once. gunicorn starts
+    its processes together, so the file is created exclusively and then read by all; two
+    processes each writing their own key would log users out at random."""
+    shared = os.environ.get("DANGAN_WEB_SECRET", "")
+    if shared:
+        if len(shared) < 32:
+            raise InvalidInput("DANGAN_WEB_SECRET 太短：至少 32 个字符（可用 `openssl rand -hex 32` 生成）。")
+        return hashlib.sha256(b"dangan web session " + shared.encode()).digest()
     path = home / "web-secret.key"
-    if not path.exists():
-        path.write_bytes(secrets.token_bytes(32))
-        path.chmod(0o600)
-    return path.read_bytes()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "wb") as out:
+            out.write(secrets.token_bytes(32))
+    for _ in range(50):  # another process may still be writing the file it just created
+        key = path.read_bytes()
+        if len(key) == 32:
+            return key
+        time.sleep(0.02)
+    raise InvalidInput(f"会话密钥文件 {path.name} 已损坏（应为 32 字节）：删除它后重启网页服务。")
 
 
 def error_json(message: str, status: int) -> ResponseReturnValue:
