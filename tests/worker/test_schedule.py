@@ -12,6 +12,7 @@ import datetime as dt
 import io
 import json
 import os
+import subprocess
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -27,9 +28,10 @@ from dangan.loans.notify import LogNotifier
 from dangan.system import open_dangan
 from dangan.worker.loop import Worker
 from dangan.worker.models import ScheduledTask
-from dangan.worker.schedule import Plan, Scheduler, schedule_status
+from dangan.worker.plans import Plan
+from dangan.worker.schedule import Scheduler, schedule_status
 from tests.cli.conftest import Cli
-from tests.worker.test_worker import queue
+from tests.worker.test_worker import DANGAN, ROOT, queue
 
 T0 = dt.datetime(2030, 4, 20, 9, 0)
 
@@ -352,3 +354,15 @@ def test_schedule_status_reads_without_writing(system) -> None:
     rows = schedule_status(system)
     assert {r["task"]: r["next_due"] for r in rows} == {"verify": None, "retention-report": None, "remind": None}
     assert row(system) is None
+
+
+def test_two_worker_processes_started_together_run_the_due_check_once(system, db_url: str) -> None:
+    add(system)
+    env = dict(os.environ, DANGAN_HOME=str(system.settings.home), DANGAN_DATABASE_URL=db_url,
+               PYTHONPATH=str(ROOT), DANGAN_WORKER_RETENTION_REPORT_DAY="off")
+    procs = [subprocess.Popen([str(DANGAN), "worker", "--once", "--no-outbox", "--json"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err for _out, err in outs]
+    ran = [t for out, _err in outs for t in json.loads(out)["tasks"]]
+    assert ran == [{"task": "verify", "outcome": "failed"}] and verify_runs(system) == 1
