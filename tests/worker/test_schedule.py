@@ -366,3 +366,15 @@ def test_two_worker_processes_started_together_run_the_due_check_once(system, db
     assert [p.returncode for p in procs] == [0, 0], [err for _out, err in outs]
     ran = [t for out, _err in outs for t in json.loads(out)["tasks"]]
     assert ran == [{"task": "verify", "outcome": "failed"}] and verify_runs(system) == 1
+
+
+def test_the_admins_system_status_shows_each_schedule(system) -> None:
+    from dangan.web.app import create_app
+
+    configure(system)
+    scheduler(system, Clock(T0)).tick()
+    client = create_app(system).test_client()
+    root = {"Authorization": "Bearer " + system.users.new_token(system.actor("root"), "root")}
+    status = client.get("/api/v1/system/status", headers=root).get_json()
+    [verify] = [r for r in status["schedules"] if r["task"] == "verify"]
+    assert verify["last_outcome"] == "ok" and verify["next_due"] == "2030-04-21T09:00:00Z"
