@@ -12,6 +12,7 @@ import datetime as dt
 import io
 import json
 import os
+import socket
 import subprocess
 import threading
 from dataclasses import replace
@@ -378,3 +379,37 @@ def test_the_admins_system_status_shows_each_schedule(system) -> None:
     status = client.get("/api/v1/system/status", headers=root).get_json()
     [verify] = [r for r in status["schedules"] if r["task"] == "verify"]
     assert verify["last_outcome"] == "ok" and verify["next_due"] == "2030-04-21T09:00:00Z"
+
+
+def test_a_failed_check_is_mailed_when_the_loans_mail_settings_name_a_server(system) -> None:
+    from email import message_from_bytes
+    from email.policy import default
+
+    from aiosmtpd.controller import Controller
+
+    class Inbox:
+        def __init__(self) -> None:
+            self.messages: list = []
+
+        async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+            self.messages.append(envelope)
+            return "250 OK"
+
+    configure(system)
+    bad = add(system)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        system.loans.rules = replace(system.loans.rules, smtp_host="127.0.0.1", smtp_port=port,
+                                     mail_domain="wy.example", mail_from="archive@wy.example")
+        [result] = Scheduler(system, "w1", now=Clock(T0), lease=60).tick()  # the notifier the settings make
+    finally:
+        controller.stop()
+    assert result["outcome"] == "failed" and result["notified"] == ["audit1@wy.example"]
+    [msg] = inbox.messages
+    mail = message_from_bytes(msg.content, policy=default)
+    assert "四性检测" in mail["Subject"] and bad in mail.get_content()
