@@ -15,6 +15,7 @@ import os
 import socket
 import subprocess
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -413,3 +414,32 @@ def test_a_failed_check_is_mailed_when_the_loans_mail_settings_name_a_server(sys
     [msg] = inbox.messages
     mail = message_from_bytes(msg.content, policy=default)
     assert "四性检测" in mail["Subject"] and bad in mail.get_content()
+
+
+def test_a_long_check_keeps_its_claim_by_heartbeat(system, monkeypatch: pytest.MonkeyPatch) -> None:
+    configure(system)
+    add(system)
+    real_run = system.verify.run
+
+    def slow_run(*args, **kw):  # type: ignore[no-untyped-def]
+        time.sleep(5.0)  # a long check: over two leases long
+        return real_run(*args, **kw)
+
+    monkeypatch.setattr(system.verify, "run", slow_run)
+    first = Scheduler(system, "host-a:1", lease=2.0, notifier=LogNotifier())  # the real clock
+    other = open_dangan(system.settings.home, replace(load_settings(system.settings.home),
+                                                      **_worker_fields(system.settings)))
+    second = Scheduler(other, "host-b:2", lease=2.0, notifier=LogNotifier())
+    try:
+        runner = threading.Thread(target=first.tick)
+        runner.start()
+        tries = []
+        deadline = time.monotonic() + 4.8
+        time.sleep(2.4)  # past the first lease: only the heartbeat keeps the claim
+        while time.monotonic() < deadline:
+            tries.extend(second.tick())
+            time.sleep(0.2)
+        runner.join(60)
+    finally:
+        other.close()
+    assert tries == [] and verify_runs(system) == 1 and row(system).last_worker == "host-a:1"
