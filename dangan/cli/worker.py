@@ -33,7 +33,7 @@ from dangan.worker.tasks import TASKS
 @handled
 def worker(ctx: click.Context, once: bool, poll: float, processes: int | None, lease: float,
            no_outbox: bool, inbox: str | None, no_schedule: bool, as_json: bool) -> None:
-    """入库工作进程：从数据库队列领取入库任务并处理检索发件箱；可在多台机器上同时运行多个。"""
+    """入库工作进程：从数据库队列领取入库任务、处理检索发件箱并运行到期的定时任务；可在多台机器上同时运行多个。"""
     if ctx.invoked_subcommand is not None:
         return
     c: Ctx = ctx.obj
