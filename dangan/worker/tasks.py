@@ -12,6 +12,7 @@ import csv
 import datetime as dt
 import io
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,10 +46,13 @@ class Task:
 
 
 def _write(path: Path, data: bytes) -> str:
-    """Whole file or none: a reader never sees half a report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Whole file or none, so a reader never sees half a report; folders made here are
+    0700 and files 0600, as the data directory (reports name records and titles)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
-    tmp.write_bytes(data)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
     tmp.replace(path)
     return str(path)
 

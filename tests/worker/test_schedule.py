@@ -215,6 +215,7 @@ def test_verify_failures_are_audited_and_sent_through_the_notifier(system) -> No
     report = json.loads(Path(result["files"][0]).read_text(encoding="utf-8"))
     assert [f["archive_no"] for f in report["failures"]] == [bad] and report["mode"] == "incremental"
     assert Path(result["files"][1]).read_bytes().startswith(b"%PDF")
+    assert Path(result["files"][0]).stat().st_mode & 0o077 == 0  # like the data directory: the owner only
     assert Path(result["files"][0]).parent == system.settings.home / "reports" / "verify"
     # audited twice: the 四性 run itself (as the auditor) and the schedule's outcome
     [run] = audit(system, "record.verify")
