@@ -8,6 +8,7 @@ without editing it; the file wins over the defaults.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -69,6 +70,30 @@ port = 8000
 # "thread" (default): a background thread of the web process, no worker needed;
 # "queue": the web app only spools and queues it for `dangan worker` processes.
 hand_off = "thread"
+
+[worker]
+# Scheduled checks run by `dangan worker` (exactly one worker runs each due occurrence;
+# `dangan worker --no-schedule` only ingests). Intervals: "30m", "6h", "1d", or "off".
+# DANGAN_WORKER_RUN_AS: who the checks run as. Empty: the auditor named at `dangan init`.
+run_as = ""
+# DANGAN_WORKER_VERIFY_EVERY: the incremental 四性 run (dangan verify --incremental).
+verify_every = "1d"
+# DANGAN_WORKER_VERIFY_DUE_DAYS: a record unchecked this long is checked again.
+verify_due_days = 365
+# DANGAN_WORKER_RETENTION_REPORT_DAY: the monthly due report on this day (1-28), or "off".
+retention_report_day = "1"
+# DANGAN_WORKER_RETENTION_REPORT_AS: empty = run_as. The report lists what this person may
+# see: name an archivist cleared for secret records for a complete one.
+retention_report_as = ""
+# DANGAN_WORKER_REMIND_EVERY: overdue loan reminders (dangan borrow remind); off by default.
+remind_every = "off"
+# DANGAN_WORKER_REMIND_AS: empty = run_as; needs the right to lend (an archivist).
+remind_as = ""
+# DANGAN_WORKER_REPORTS_DIR: where reports are written. Empty: <data>/reports.
+reports_dir = ""
+# DANGAN_WORKER_NOTIFY: who is told of failed checks and new reports (user names or mail
+# addresses, comma-separated; sent as [loans] mail settings say). Empty: the task's person.
+notify = ""
 """
 
 
@@ -93,6 +118,15 @@ class Settings:
     web_host: str = "127.0.0.1"
     web_port: int = 8000
     web_hand_off: str = "thread"
+    worker_run_as: str = ""
+    worker_verify_every: str = "1d"
+    worker_verify_due_days: int = 365
+    worker_retention_report_day: str = "1"
+    worker_retention_report_as: str = ""
+    worker_remind_every: str = "off"
+    worker_remind_as: str = ""
+    worker_reports_dir: str = ""
+    worker_notify: str = ""
     extra: dict = field(default_factory=dict, compare=False)
 
     @property
@@ -115,6 +149,11 @@ class Settings:
     def withhold_text_level(self) -> int | None:
         """The security level (0–3) from which the index stores no text; None = off."""
         return _LEVELS.get(self.search_withhold_text_from)
+
+    @property
+    def reports_path(self) -> Path:
+        return Path(self.worker_reports_dir).expanduser().absolute() if self.worker_reports_dir \
+            else self.home / "reports"
 
     @property
     def db_url(self) -> str:
@@ -143,6 +182,9 @@ _KEYS: dict[tuple[str, str], tuple[str, str]] = {
     ("web", "host"): ("web_host", "DANGAN_WEB_HOST"),
     ("web", "port"): ("web_port", "DANGAN_WEB_PORT"),
     ("web", "hand_off"): ("web_hand_off", "DANGAN_WEB_HAND_OFF"),
+    **{("worker", key): (f"worker_{key}", f"DANGAN_WORKER_{key.upper()}")
+       for key in ("run_as", "verify_every", "verify_due_days", "retention_report_day", "retention_report_as",
+                   "remind_every", "remind_as", "reports_dir", "notify")},
 }
 
 _CHOICES = {
@@ -152,6 +194,9 @@ _CHOICES = {
     "web_hand_off": {"thread", "queue"},
     "search_withhold_text_from": {"none", "public", "internal", "confidential", "secret"},
 }
+_EVERY = (re.compile(r"off|[1-9][0-9]*[mhd]"), "应为 off 或间隔如 30m、6h、1d")
+_PATTERNS = {"worker_verify_every": _EVERY, "worker_remind_every": _EVERY,
+             "worker_retention_report_day": (re.compile(r"off|[1-9]|1[0-9]|2[0-8]"), "应为 off 或 1 到 28 日")}
 #: The security levels by name (as in dangan.archive.permissions.LEVELS).
 _LEVELS = {"public": 0, "internal": 1, "confidential": 2, "secret": 3}
 
@@ -181,6 +226,8 @@ def _coerce(name: str, value: object, source: str) -> object:
     except (TypeError, ValueError):
         raise InvalidInput(f"配置项 {source} 的值 {value!r} 无效：应为 {kind}。") from None
     value = str(value)
+    if name in _PATTERNS and not _PATTERNS[name][0].fullmatch(value.strip()):
+        raise InvalidInput(f"配置项 {source} 的值 {value!r} 无效：{_PATTERNS[name][1]}。")
     if name in _CHOICES and value not in _CHOICES[name]:
         choices = "、".join(sorted(_CHOICES[name]))
         raise InvalidInput(f"配置项 {source} 的值 {value!r} 无效：可选 {choices}。")

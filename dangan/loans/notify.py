@@ -1,4 +1,5 @@
-"""Reminders for overdue loans through a notifier: the log (default) or SMTP."""
+"""Reminders for overdue loans (and the worker's scheduled-check notices) through a
+notifier: the log (default) or SMTP."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ class LogNotifier:
         self.sent: list[tuple[str, str, str]] = []
 
     def send(self, to: str, subject: str, body: str) -> str:
-        log.warning("催还提醒 → %s：%s", to, subject)
+        log.warning("通知 → %s：%s", to, subject)  # the subject says what it is
         self.sent.append((to, subject, body))
         return "log"
 

@@ -9,6 +9,7 @@ from dangan.handover import models as _handover_models  # noqa: F401  (handover 
 from dangan.integrity import models as _integrity_models  # noqa: F401
 from dangan.retention import models as _retention_models  # noqa: F401  (retention tables)
 from dangan.web import models as _web_models  # noqa: F401
+from dangan.worker import models as _worker_models  # noqa: F401  (the worker's schedule)
 
 config = context.config
 engine = config.attributes["engine"]

@@ -1,5 +1,5 @@
 """/api/v1 for the scale-out slice: the system status an admin watches (queue, workers,
-outbox, object store). Uploads and their batches are /api/v1/uploads (dangan.web.api)."""
+outbox, object store, the workers' scheduled checks). Uploads and their batches are /api/v1/uploads (dangan.web.api)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from dangan.system import Dangan
 from dangan.web.auth import login_required
 from dangan.web.openapi import op, register
 from dangan.worker.loop import queue_status
+from dangan.worker.schedule import schedule_status
 
 bp = Blueprint("scale_api", __name__)
 
@@ -22,7 +23,7 @@ def _system() -> Dangan:
 def system_status(system: Dangan) -> dict:
     return {"queue": queue_status(system), "storage": system.store.describe(),
             "database": system.db.dialect, "search": system.settings.search_backend,
-            "keyring": system.keyring.source}
+            "keyring": system.keyring.source, "schedules": schedule_status(system)}
 
 
 @bp.get("/system/status")
@@ -35,5 +36,5 @@ def status() -> ResponseReturnValue:
 
 
 register({
-    "/api/v1/system/status": {"get": op("系统状态：入库队列、工作进程、待索引、对象存储（系统管理员）")},
+    "/api/v1/system/status": {"get": op("系统状态：入库队列、工作进程、待索引、对象存储、定时任务（系统管理员）")},
 })

@@ -15,7 +15,9 @@ Each round: recover dead workers' jobs, run every batch that has pending jobs (a
 person who submitted it, with that person's rights), scan the scanner inbox if this worker
 was given one (`--inbox DIR`, as the `--as` user; several workers may watch one folder —
 a file is claimed by an atomic move), drain the search outbox, then sleep until the next
-poll. The inbox's batches are run by the inbox watch (it moves the files), not as queue
+poll. A worker given a scheduler (`dangan worker` does unless `--no-schedule`) then runs
+the scheduled checks that are due (dangan/worker/schedule.py); exactly one worker runs
+each occurrence, and a check that fails never stops the ingest. The inbox's batches are run by the inbox watch (it moves the files), not as queue
 batches. SIGTERM stops the worker after the current round; a
 `kill -9` is what the leases are for.
 """
@@ -43,6 +45,7 @@ from dangan.ingest.inbox import watch
 from dangan.ingest.models import PENDING, RUNNING, IngestBatch, IngestJob
 from dangan.ingest.pipeline import IngestPipeline
 from dangan.worker.queue import sweep_spool
+from dangan.worker.schedule import Scheduler
 
 
 @dataclass
@@ -53,6 +56,7 @@ class WorkerStats:
     jobs: int = 0
     recovered: int = 0
     indexed: int = 0
+    tasks: list[dict] = field(default_factory=list)  # scheduled checks run: task and outcome
     errors: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -80,7 +84,8 @@ def queue_status(system) -> dict:  # type: ignore[no-untyped-def]
 class Worker:
     def __init__(self, system, processes: int | None = None, poll: float = 2.0,  # type: ignore[no-untyped-def]
                  outbox: bool = True, echo: Callable[[str], None] | None = None,
-                 inbox: Path | None = None, inbox_actor: Actor | None = None) -> None:
+                 inbox: Path | None = None, inbox_actor: Actor | None = None,
+                 schedule: Scheduler | None = None) -> None:
         self.system = system
         self.pipeline = IngestPipeline(system, workers=processes)
         self.poll = poll
@@ -90,6 +95,9 @@ class Worker:
         self.inbox = inbox
         self.inbox_actor = inbox_actor
         self.processes = processes
+        self.schedule = schedule
+        if schedule is not None:
+            schedule.stopping = lambda: self._stop
         self._stop = False
         self.failures = 0  # rounds in a row cut short by an outage
 
@@ -161,6 +169,12 @@ class Worker:
                 self.stats.indexed += self.system.search_service.sync() or 0
             except Exception as exc:  # an index outage: the outbox keeps the changes
                 self.stats.errors.append(f"检索索引暂不可用（{type(exc).__name__}）")
+        if self.schedule is not None and not self._stop:
+            # last, so a long check waits for this round's ingest; its failures are its outcome
+            for result in self.schedule.tick():
+                self.stats.tasks.append({"task": result["task"], "outcome": result["outcome"]})
+                if result["outcome"] == "error":
+                    self.stats.errors.append(f"定时任务 {result['task']}：{result['detail']}")
         return done
 
     def run(self, once: bool = False, max_rounds: int | None = None) -> WorkerStats:
