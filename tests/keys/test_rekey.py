@@ -193,3 +193,23 @@ def test_rotate_cache_keeps_classification_working_and_never_reads_the_old_entry
     assert model.predict("电梯 维修", "维修记录").category
     assert learning._load_cached(system, signature) is not None
     assert b"".join(system.store.get(learning.MODEL_KEY)) != old_blob
+
+
+def test_the_switch_waits_for_a_writer_that_holds_the_old_generation(system) -> None:  # type: ignore[no-untyped-def]
+    """An ingest transaction holds the current generation (a shared row lock on PostgreSQL,
+    the one write lock on SQLite), so the switch cannot slip in between its read of the
+    generation and its commit."""
+    import threading
+
+    with system.db.session() as s:
+        new = system.records.derived.create(s, BLIND_INDEX, "building", "root")
+    switched = threading.Event()
+    with system.db.session() as s:
+        assert system.records.derived.current(s, BLIND_INDEX, lock=True) == 1
+        worker = threading.Thread(target=lambda: (system.keys._switch(1, new), switched.set()))
+        worker.start()
+        assert not switched.wait(1.0)  # held back while the writer's transaction is open
+    worker.join(10)
+    assert switched.is_set()
+    with system.db.read() as s:
+        assert system.records.derived.current(s, BLIND_INDEX, lock=True) == new
