@@ -57,12 +57,13 @@ class DerivedKeys:
             raise NotFound(f"{purpose} 密钥没有第 {generation} 代")
         return row
 
-    def current(self, s: Session, purpose: str, *, lock: bool = False) -> int:
+    def current(self, s: Session, purpose: str, *, lock: bool = False, exclusive: bool = False) -> int:
         """The current generation. With `lock`, a shared row lock (PostgreSQL) that makes a
-        switch of generation wait until this transaction has committed."""
+        switch of generation wait until this transaction has committed; `exclusive` for
+        the one that changes generations."""
         query = select(DerivedKey.generation).where(DerivedKey.purpose == purpose, DerivedKey.state == "current")
         if lock:
-            query = query.with_for_update(read=True)
+            query = query.with_for_update(read=not exclusive)
         for _ in range(_LOCK_RETRIES):  # a switch that committed while we waited: read again
             generation = s.execute(query).scalar_one_or_none()
             if generation is not None:

@@ -83,9 +83,11 @@ class KeysService:
         self._require(actor, "keys.rekey_index")
         started = time.perf_counter()
         with self.db.session() as s:
+            self.keys.current(s, BLIND_INDEX, lock=True, exclusive=True)  # one start at a time
+            # read after the lock (a new snapshot): a generation another run just made is seen
             rows = {r.state: r for r in s.execute(select(DerivedKey).where(
                 DerivedKey.purpose == BLIND_INDEX, DerivedKey.state.in_(("building", "current", "previous")))
-                .with_for_update()).scalars()}
+                .execution_options(populate_existing=True)).scalars()}
             resumed = "building" in rows or "previous" in rows
             if "previous" in rows:  # crashed after the switch: only the cleanup is left
                 new, old = rows["current"].generation, rows["previous"].generation
@@ -104,7 +106,9 @@ class KeysService:
         caught2, _ = self._catch_up(old, new)  # writers that held the old generation
         with self.db.session() as s:
             removed = s.execute(delete(BlindIndex).where(BlindIndex.generation == old)).rowcount or 0
-            self.keys.retire(self.keys.row(s, BLIND_INDEX, old))
+            previous = self.keys.row(s, BLIND_INDEX, old)
+            if previous.state != "retired":  # (another run may have finished first)
+                self.keys.retire(previous)
             tokens = s.execute(select(func.count()).select_from(BlindIndex)
                                .where(BlindIndex.generation == new)).scalar_one()
             report = RekeyReport(new, old, resumed, self.keys.row(s, BLIND_INDEX, new).done, tokens,
@@ -189,6 +193,8 @@ class KeysService:
             rows = {r.generation: r for r in s.execute(select(DerivedKey).where(
                 DerivedKey.purpose == BLIND_INDEX, DerivedKey.generation.in_((old, new)))
                 .with_for_update()).scalars()}
+            if rows[new].state != "building":  # another run switched already
+                return
             rows[old].state = "previous"
             rows[new].state = "current"
             rows[new].current_at = utcnow()

@@ -213,3 +213,27 @@ def test_the_switch_waits_for_a_writer_that_holds_the_old_generation(system) -> 
     assert switched.is_set()
     with system.db.read() as s:
         assert system.records.derived.current(s, BLIND_INDEX, lock=True) == new
+
+
+def test_two_rekey_runs_at_once_share_the_work_and_finish_one_generation(system) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    archive(system, 20)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            system.keys.rekey_index(system.actor("root"), batch=2)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    assert {g for _, _, g in tokens(system)} == {2}
+    assert len(found(system, ID_CARD)) == 2 and len(found(system, "13800000017")) == 1
+    assert system.keys.status(system.actor("root"))[BLIND_INDEX] | {"since": None} == {
+        "generation": 2, "since": None, "rotations": 1, "derived_from_audit_key": False, "unfinished": None}
