@@ -18,17 +18,20 @@ from sqlalchemy import select
 
 from dangan.archive.audit import AuditLog, ChainReport
 from dangan.archive.db import Database
+from dangan.archive.derived_keys import BLIND_INDEX, CLASSIFIER_CACHE
 from dangan.archive.keyring import Keyring
 from dangan.archive.models import Meta, Record
 from dangan.archive.permissions import Actor
 from dangan.archive.projects import ProjectsService
 from dangan.archive.records import RecordsService
+from dangan.archive.rekey import KeysService
 from dangan.archive.scheme import Scheme, load_scheme
 from dangan.archive.storage import ObjectStore, open_store
 from dangan.archive.users import UsersService, create_user
 from dangan.backup.service import BackupService
 from dangan.config import DEFAULT_CONFIG_TEXT, Settings, load_settings
 from dangan.errors import DanganError, InvalidInput, PermissionDenied
+from dangan.ingest.learning import forget_cached
 from dangan.loans.custody import CustodyService
 from dangan.loans.rules import load_rules
 from dangan.loans.service import LoansService
@@ -127,14 +130,28 @@ class Dangan:
     def actor(self, name: str | None) -> Actor:
         return self.users.actor(name)
 
+    @cached_property
+    def keys(self) -> KeysService:
+        return KeysService(self.db, self.keyring, self.records, self.audit, lambda: forget_cached(self))
+
     def derived_key(self, label: str) -> bytes:
-        """A stable 32-byte key for one purpose, derived from the keyring's audit key
-        (not rotated with the KEK, so blind-index tokens and cached models stay valid)."""
-        return hmac.new(self.keyring.audit_key, f"dangan {label} key v1".encode(), hashlib.sha256).digest()
+        """The current key of one purpose: "blind-index", "model" (the classifier cache) —
+        generations in dangan/archive/derived_keys.py; any other label a fixed derivation
+        from the audit key."""
+        purpose = {"blind-index": BLIND_INDEX, "model": CLASSIFIER_CACHE}.get(label)
+        if purpose is None:
+            return hmac.new(self.keyring.audit_key, f"dangan {label} key v1".encode(), hashlib.sha256).digest()
+        return self.purpose_key(purpose)[1]
+
+    def purpose_key(self, purpose: str) -> tuple[int, bytes]:
+        """(generation, key) of a purpose key now; read each time, so a switch made by
+        another process is seen at once."""
+        with self.db.read() as s:
+            return self.records.derived.current_key(s, purpose)
 
     @property
     def blind_key(self) -> bytes:
-        return self.derived_key("blind-index")
+        return self.purpose_key(BLIND_INDEX)[1]
 
     # -- audit ----------------------------------------------------------------------
 
@@ -176,14 +193,15 @@ class Dangan:
         new = old if external else self.keyring.rotate()
         count = self.records.rewrap_all(new)
         with self.db.session() as s:
-            still_used = set(s.execute(select(Record.kek_id).distinct()).scalars())
+            purpose_keys = self.records.derived.rewrap(s, new)  # blind-index / classifier-cache keys
+            still_used = set(s.execute(select(Record.kek_id).distinct()).scalars()) | self.records.derived.kek_ids(s)
             unused = [k for k in self.keyring.ids if k != new and k not in still_used]
             for kek_id in unused if not external else []:
                 self.keyring.retire(kek_id)
             _remember_fingerprint(s, self.keyring)
             self.audit.append(s, actor.name, "keys.rotate", new, "ok",
-                              {"previous": old, "rewrapped": count, "unused": unused})
-        data = {"previous": old, "active": new, "rewrapped": count}
+                              {"previous": old, "rewrapped": count, "purpose_keys": purpose_keys, "unused": unused})
+        data = {"previous": old, "active": new, "rewrapped": count, "purpose_keys": purpose_keys}
         if external:
             data["removable"] = unused  # no data key needs them: drop them from DANGAN_KEK_PREVIOUS
         return data

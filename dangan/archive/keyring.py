@@ -82,7 +82,7 @@ class Keyring:
 
     def __init__(self, keks: Mapping[str, bytes], active_id: str, audit_key: bytes, *,
                  path: Path | None = None, created: Mapping[str, str] | None = None,
-                 source: str = "file") -> None:
+                 source: str = "file", audit_source: str = "file") -> None:
         if active_id not in keks:
             raise InvalidInput(f"活动密钥 {active_id} 不在密钥环中")
         self._keks = dict(keks)
@@ -91,6 +91,7 @@ class Keyring:
         self._audit_key = audit_key
         self.path = path
         self.source = source  # "file" or "env"
+        self.audit_source = audit_source  # "file", "DANGAN_AUDIT_KEY" or "derived from the oldest KEK"
 
     # --- construction ----------------------------------------------------------------
 
@@ -143,7 +144,8 @@ class Keyring:
         kek_id = "env-" + key_check_value(kek)[:8]
         keks = {"env-" + key_check_value(k)[:8]: k for k in older}
         keks[kek_id] = kek
-        return cls(keks, kek_id, audit_key, source="env")
+        return cls(keks, kek_id, audit_key, source="env",
+                   audit_source=AUDIT_VAR if audit else "derived from the oldest KEK")
 
     @classmethod
     def _read(cls, path: Path) -> Keyring:

@@ -169,6 +169,28 @@ class BlindIndex(Base):
     token: Mapped[str] = mapped_column(String(64), primary_key=True)
     record_id: Mapped[str] = mapped_column(ForeignKey("records.id"), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
+    generation: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # of the blind-index key
+
+
+class DerivedKey(Base):
+    """One generation of a purpose key (blind index, classifier cache): its state and, from
+    generation 2 on, the random key wrapped under a KEK (generation 1 is derived, see
+    dangan/archive/derived_keys.py). `cursor`/`done` track a blind-index rebuild."""
+
+    __tablename__ = "derived_keys"
+    purpose: Mapped[str] = mapped_column(String(32), primary_key=True)
+    generation: Mapped[int] = mapped_column(Integer, primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))  # building | current | previous | retired
+    suite: Mapped[str | None] = mapped_column(String(32))
+    kek_id: Mapped[str | None] = mapped_column(String(32))
+    wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    current_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    retired_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    cursor: Mapped[str | None] = mapped_column(String(32))
+    done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 Index("ix_records_category_year", Record.category, Record.year)
+Index("ix_blind_index_record_generation", BlindIndex.record_id, BlindIndex.generation)

@@ -47,6 +47,7 @@ __all__ = [
     "mask_value",
     "normalise",
     "pii_query",
+    "text_tokens",
 ]
 
 PiiKind = Literal["id_card", "mobile", "bank_card"]
@@ -248,6 +249,12 @@ def blind_token(key: bytes, kind: str, value: str) -> str:
         raise ValueError("盲索引密钥应为至少 16 字节的 bytes")
     msg = f"{kind}:{normalise(kind, value)}".encode()
     return hmac.new(bytes(key), msg, hashlib.sha256).hexdigest()
+
+
+def text_tokens(key: bytes, text: str) -> list[tuple[str, str]]:
+    """(kind, blind token) of every personal number in `text`, sorted, without repeats —
+    what ingest stores for a record and what a blind-index rebuild recomputes."""
+    return sorted({(m.kind, blind_token(key, m.kind, m.value)) for m in find_pii(text)})
 
 
 def pii_query(q: str) -> tuple[PiiKind, str] | None:

@@ -27,9 +27,11 @@ from dangan.archive import codes as codes_mod
 from dangan.archive import crypto
 from dangan.archive.audit import AuditLog
 from dangan.archive.db import Database
+from dangan.archive.derived_keys import BLIND_INDEX, DerivedKeys
 from dangan.archive.keyring import Keyring
 from dangan.archive.models import ArchiveAlias, BlindIndex, Outbox, Record, RecordVersion, utcnow
 from dangan.archive.permissions import LEVELS, RIGHT_NAMES, Actor
+from dangan.archive.pii import text_tokens
 from dangan.archive.scheme import Scheme
 from dangan.archive.sequences import next_value
 from dangan.archive.storage import ObjectStore
@@ -58,6 +60,7 @@ class RecordInput:
     pages: int = 0
     text_pages: list[dict] | None = None  # [{"page", "text", "confidence", "method", ...}]
     pii_tokens: list[tuple[str, str]] = field(default_factory=list)  # (kind, keyed hash)
+    pii_generation: int | None = None  # blind-index key generation of pii_tokens; None: the current one
     classify_confidence: float | None = None
     suggestion: dict | None = None  # what ingest inferred, shown in the review queue
     queue: bool = False  # wait in 待分类 even if category and location are known
@@ -96,6 +99,7 @@ class RecordsService:
         self.scheme = scheme
         self.audit = audit
         self.suite_name = suite
+        self.derived = DerivedKeys(keyring, suite)  # blind-index and classifier-cache keys
         # (actor, record, action) -> True to let a reader past clearance; system.py sets it
         # to the loans service's check (an approved view/copy loan), since archive imports no feature
         self.grants: Callable[[Actor, Record, str], bool] | None = None
@@ -274,7 +278,7 @@ class RecordsService:
             row["archive_no"] = self._number(s, row["category"], row["location"], year or now.year)
         conn = s.connection()
         conn.execute(Record.__table__.insert(), [row])
-        tokens = [{"token": t, "record_id": record_id, "kind": k} for k, t in dict.fromkeys(data.pii_tokens)]
+        tokens = self._blind_tokens(s, record_id, data) if data.pii_tokens else []
         if tokens:
             conn.execute(BlindIndex.__table__.insert(), tokens)
         conn.execute(Outbox.__table__.insert(), [{"record_id": record_id, "op": "upsert", "created_at": now}])
@@ -282,6 +286,20 @@ class RecordsService:
                           "ok", {"record_id": record_id, "sha256": row["sha256"], "size": row["size"],
                                  "media_type": data.media_type, "queued": queued, "paper_only": enc is None})
         return CreateResult(QUEUED if queued else "ingested", record_id, row["archive_no"], row["provisional_no"])
+
+    def _blind_tokens(self, s: Session, record_id: str, data: RecordInput) -> list[dict]:
+        """Token rows under the current blind-index generation, read with a shared lock so
+        that a switch of generation (`keys rekey-index`) waits for this transaction. Tokens
+        made under an older generation (an ingest batch begun before a switch) are made
+        again from the text."""
+        generation = s.info.get("blind_generation")
+        if generation is None:
+            generation = s.info["blind_generation"] = self.derived.current(s, BLIND_INDEX, lock=True)
+        pairs = list(dict.fromkeys(data.pii_tokens))
+        if data.pii_generation is not None and data.pii_generation != generation:
+            text = "\n\f\n".join(str(p.get("text", "")) for p in data.text_pages or [])
+            pairs = text_tokens(self.derived.key(s, BLIND_INDEX, generation), text)
+        return [{"token": t, "record_id": record_id, "kind": k, "generation": generation} for k, t in pairs]
 
     def _retention(self, category: str | None, base: dt.date) -> tuple[str, dt.date | None]:
         """(保管期限 code, the day it runs out) counted from the document date."""

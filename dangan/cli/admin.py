@@ -173,6 +173,57 @@ def keys_rotate(c: Ctx, as_json: bool) -> None:
         f"已轮换密钥：{d['previous']} → {d['active']}，重新封装 {d['rewrapped']} 个数据密钥"))
 
 
+@keys.command("rekey-index")
+@click.option("--batch", type=click.IntRange(1, 10_000), default=500, show_default=True,
+              help="每个事务处理的档案数。")
+@JSON_OPT
+@pass_ctx
+@handled
+def keys_rekey_index(c: Ctx, batch: int, as_json: bool) -> None:
+    """换用新的盲索引密钥：用新密钥从每件档案的解密文本重建身份证号、手机号、银行卡号的盲索引令牌，
+    完成后删除旧令牌并销毁旧密钥。中断后再次运行会从中断处继续；重建期间检索照常可用。"""
+    report = c.system.keys.rekey_index(c.actor(), batch=batch)
+    emit(report.as_json(), as_json, lambda d: click.echo(
+        f"盲索引已换用第 {d['generation']} 代密钥（原第 {d['previous']} 代{'，续做' if d['resumed'] else ''}）："
+        f"档案 {d['records']} 件，新令牌 {d['tokens']} 个（其中重建期间新增档案 {d['caught_up']} 件），"
+        f"删除旧令牌 {d['removed']} 个；用时 {d['seconds']:.1f} 秒"))
+
+
+@keys.command("rotate-cache")
+@JSON_OPT
+@pass_ctx
+@handled
+def keys_rotate_cache(c: Ctx, as_json: bool) -> None:
+    """换用新的分类模型缓存密钥：旧缓存作废，下次分类时用新密钥重新训练并缓存。"""
+    data = c.system.keys.rotate_cache(c.actor())
+    emit(data, as_json, lambda d: click.echo(
+        f"分类模型缓存已换用第 {d['generation']} 代密钥（原第 {d['previous']} 代），旧缓存已作废"))
+
+
+@keys.command("status")
+@JSON_OPT
+@pass_ctx
+@handled
+def keys_status(c: Ctx, as_json: bool) -> None:
+    """各密钥的当前代与启用时间（不显示密钥本身）。"""
+    emit(c.system.keys.status(c.actor()), as_json, _print_key_status)
+
+
+def _print_key_status(d: dict) -> None:
+    kek, audit_key = d["kek"], d["audit"]
+    where = {"file": "密钥文件", "env": "环境变量 DANGAN_KEK"}.get(kek["source"], kek["source"])
+    click.echo(f"密钥加密密钥 (KEK)  {kek['active']}（{where}，共 {kek['keys_held']} 把）  自 {kek['since'] or '—'}")
+    click.echo(f"审计密钥            指纹 {audit_key['fingerprint']}（{audit_key['source']}）  "
+               f"自 {audit_key['since'] or '—'}，从不轮换（审计链连续）")
+    for purpose, name in (("blind-index", "盲索引密钥"), ("classifier-cache", "分类缓存密钥")):
+        p = d[purpose]
+        line = f"{name:<12}  第 {p['generation']} 代  自 {p['since'] or '—'}"
+        if p["unfinished"]:
+            u = p["unfinished"]
+            line += f"  （第 {u['generation']} 代未完成：{u['state']}，已处理 {u['records_done']} 件；请再次运行 keys rekey-index）"
+        click.echo(line)
+
+
 # -- serve and demo --------------------------------------------------------------------
 
 @main.command()

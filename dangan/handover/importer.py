@@ -423,10 +423,11 @@ def _against_archive(system: Any, ins: Inspection) -> None:
 def _record_input(system: Any, cand: Candidate) -> RecordInput:
     m = cand.meta
     tokens: list[tuple[str, str]] = []
+    generation, key = system.purpose_key("blind-index")
     if cand.text_pages:
         full = "\n".join(str(p.get("text", "")) for p in cand.text_pages if isinstance(p, dict))
         _, found = mask_text(full)
-        tokens = sorted({(f.kind, blind_token(system.blind_key, f.kind, f.value)) for f in found})
+        tokens = sorted({(f.kind, blind_token(key, f.kind, f.value)) for f in found})
     keep = bool(m.get("archive_no")) and not m.get("renumber")
     return RecordInput(
         original_name=m.get("original_name") or (cand.path.name if cand.path else "paper"),
@@ -436,6 +437,7 @@ def _record_input(system: Any, cand: Candidate) -> RecordInput:
         security=m.get("security"), responsible=m.get("responsible"),
         maintenance_code=m.get("maintenance_code"), custody=m.get("custody"),
         pages=int(m.get("pages") or 0), text_pages=cand.text_pages, pii_tokens=tokens,
+        pii_generation=generation,
         # numbered on arrival only with category, place and date (a year is never made up);
         # a record the sender still had in 待分类 waits in ours
         queue=(keep or bool(m.get("provisional_no") and not m.get("archive_no"))

@@ -37,6 +37,7 @@ class WorkerContext:
     projects: tuple[ProjectRef, ...]
     classifier_json: str | None
     blind_key: bytes
+    blind_generation: int  # of blind_key: a switch meanwhile makes the records service redo the tokens
     settings: text_mod.IngestSettings
     threshold: float
 
@@ -45,11 +46,13 @@ class WorkerContext:
         from dangan.ingest.learning import current_classifier
 
         scheme_path = system.settings.scheme_path
+        blind = system.purpose_key("blind-index")
         return cls(
             scheme_path=str(scheme_path) if scheme_path.exists() else None,
             projects=tuple(system.projects.refs()),
             classifier_json=current_classifier(system).to_json(),
-            blind_key=system.blind_key,
+            blind_generation=blind[0],
+            blind_key=blind[1],
             settings=text_mod.IngestSettings.coerce(system.settings),
             threshold=system.settings.classify_threshold,
         )
@@ -63,6 +66,7 @@ class Analysis:
     inferred: dict
     suggestion: dict
     pii_tokens: list[tuple[str, str]]
+    pii_generation: int | None = None
     warnings: list[str] = field(default_factory=list)
     low_confidence_pages: list[int] = field(default_factory=list)
 
@@ -157,7 +161,7 @@ def analyse(path: str, explicit: dict) -> Analysis:
         suggestion={"category": suggestion.category, "confidence": round(suggestion.confidence, 4),
                     "alternatives": [(c, round(p, 4)) for c, p in suggestion.alternatives[:3]],
                     "source": suggestion.source},
-        pii_tokens=tokens, warnings=list(extraction.warnings),
+        pii_tokens=tokens, pii_generation=ctx.blind_generation, warnings=list(extraction.warnings),
         low_confidence_pages=[p.number for p in extraction.pages if p.low_confidence])
 
 
@@ -209,6 +213,6 @@ def resolve(explicit: dict, found: Analysis, name: str, scheme: Scheme,
         original_name=name, media_type=found.media_type, title=str(title)[:500], category=category,
         location=location, doc_date=doc_date, security=explicit.get("security"),
         maintenance_code=inferred.get("maintenance_code"), pages=found.pages,
-        text_pages=found.text_pages, pii_tokens=found.pii_tokens,
+        text_pages=found.text_pages, pii_tokens=found.pii_tokens, pii_generation=found.pii_generation,
         classify_confidence=sug.get("confidence"), suggestion=suggestion, queue=queue)
     return data, conflicts

@@ -7,6 +7,7 @@ object store, encrypted like everything else — it is made of the archive's tex
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 from sqlalchemy import func, select
@@ -29,6 +30,8 @@ def _signature(system) -> str:  # type: ignore[no-untyped-def]
 
 
 def _load_cached(system, signature: str) -> Classifier | None:  # type: ignore[no-untyped-def]
+    """The cached model, or None: missing, changed since, or sealed under an older
+    classifier-cache key (`dangan keys rotate-cache`) — a miss, never an error."""
     try:
         blob = b"".join(system.store.get(MODEL_KEY))
         doc = json.loads(crypto.decrypt_bytes(system.settings.cipher_suite, system.derived_key("model"),
@@ -64,3 +67,11 @@ def current_classifier(system) -> Classifier:  # type: ignore[no-untyped-def]
     system.store.put(MODEL_KEY, [crypto.encrypt_bytes(system.settings.cipher_suite, system.derived_key("model"),
                                                       doc, MODEL_KEY.encode())])
     return model
+
+
+def forget_cached(system) -> None:  # type: ignore[no-untyped-def]
+    """Delete the cached model (after a classifier-cache key rotation); it is retrained
+    on the next classification. Tidiness only: under the new key the old entry is a miss
+    anyway, so a store that cannot be reached now is no failure."""
+    with contextlib.suppress(DanganError):
+        system.store.delete(MODEL_KEY)

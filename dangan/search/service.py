@@ -21,6 +21,7 @@ from sqlalchemy import and_, delete, false, func, not_, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from dangan.archive import codes as codes_mod
+from dangan.archive.derived_keys import BLIND_INDEX
 from dangan.archive.models import ArchiveAlias, BlindIndex, Outbox, Record
 from dangan.archive.permissions import LEVELS, Actor
 from dangan.archive.pii import blind_token, mask_text, pii_query
@@ -99,10 +100,13 @@ class SearchService:
         pii = pii_query(query) if query else None
         if pii is not None:
             kind, value = pii
-            token = blind_token(self.system.blind_key, kind, value)
+            derived = self.system.records.derived
             with self.db.read() as s:
-                record_ids = list(s.execute(select(BlindIndex.record_id).where(BlindIndex.token == token))
-                                  .scalars()) or ["-"]
+                # the current key, and during a rebuild's last step the previous one too
+                tokens = [blind_token(derived.key(s, BLIND_INDEX, g), kind, value)
+                          for g in derived.lookup(s, BLIND_INDEX)]
+                record_ids = list(s.execute(select(BlindIndex.record_id).distinct()
+                                            .where(BlindIndex.token.in_(tokens))).scalars()) or ["-"]
             query = ""
             logged_query = mask_text(logged_query)[0]
         req = SearchRequest(query=query, reader=Reader(actor.level, actor.categories), categories=cats,

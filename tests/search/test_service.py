@@ -270,3 +270,16 @@ def test_withholding_applies_at_reindex_and_off_behaves_as_before(svc) -> None:
     svc.reindex()
     assert stored_text(svc, conf) == "地下室配电箱更换记录。"
     assert snippet_of(svc.search(system.actor("wang"), "配电箱"), conf) == before
+
+
+def test_personal_numbers_find_the_same_records_after_the_blind_index_is_rekeyed(svc) -> None:
+    system = svc.system
+    first = add(system, f"业主身份证号 {ID_CARD}，电话 {MOBILE}。", category="owner", title="业主登记表")
+    second = add(system, f"复印件：{ID_CARD}")
+    svc.sync()
+    wang = system.actor("wang")
+    assert sorted(hits(svc.search(wang, ID_CARD))) == sorted([first, second])
+    report = system.keys.rekey_index(system.actor("root"))
+    assert report.generation == 2 and report.removed == report.tokens == 3
+    assert sorted(hits(svc.search(wang, ID_CARD))) == sorted([first, second])
+    assert hits(svc.search(wang, MOBILE)) == [first]
