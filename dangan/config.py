@@ -69,6 +69,13 @@ port = 8000
 # "thread" (default): a background thread of the web process, no worker needed;
 # "queue": the web app only spools and queues it for `dangan worker` processes.
 hand_off = "thread"
+
+[backup]
+# DANGAN_BACKUP_RECIPIENT: public keys (made with `dangan keys recipient new`) that
+# `dangan backup` seals the keyring for, comma-separated: the one-line form
+# "dangan-x25519:…" or a .pub file (relative to this directory). The private key stays
+# offline and opens the backup at restore; no passphrase is needed on this host.
+recipient = ""
 """
 
 
@@ -93,6 +100,7 @@ class Settings:
     web_host: str = "127.0.0.1"
     web_port: int = 8000
     web_hand_off: str = "thread"
+    backup_recipient: str = ""
     extra: dict = field(default_factory=dict, compare=False)
 
     @property
@@ -143,6 +151,7 @@ _KEYS: dict[tuple[str, str], tuple[str, str]] = {
     ("web", "host"): ("web_host", "DANGAN_WEB_HOST"),
     ("web", "port"): ("web_port", "DANGAN_WEB_PORT"),
     ("web", "hand_off"): ("web_hand_off", "DANGAN_WEB_HAND_OFF"),
+    ("backup", "recipient"): ("backup_recipient", "DANGAN_BACKUP_RECIPIENT"),
 }
 
 _CHOICES = {
@@ -180,6 +189,8 @@ def _coerce(name: str, value: object, source: str) -> object:
             raise ValueError(text)
     except (TypeError, ValueError):
         raise InvalidInput(f"配置项 {source} 的值 {value!r} 无效：应为 {kind}。") from None
+    if isinstance(value, list):  # e.g. [backup] recipient = ["…", "…"]
+        value = ",".join(str(v) for v in value)
     value = str(value)
     if name in _CHOICES and value not in _CHOICES[name]:
         choices = "、".join(sorted(_CHOICES[name]))
