@@ -89,6 +89,7 @@ class RestoreReport:
     objects_restored: int = 0
     bytes_restored: int = 0
     destructions_reapplied: list[str] = field(default_factory=list)
+    keyring: str = "environment"
     index: str = "rebuilt"
     seconds: float = 0.0
 
@@ -140,8 +141,9 @@ class BackupService:
         `recipients` (None: those of the settings), any one of which opens it."""
         system = self.system
         system._require(actor, "backup", "backup.create")
-        recipients = self.recipients() if recipients is None else list(recipients)
-        if keyring and system.keyring.source == "file" and not passphrase and not recipients:
+        sealing = keyring and system.keyring.source == "file"
+        recipients = (self.recipients() if sealing else []) if recipients is None else list(recipients)
+        if sealing and not passphrase and not recipients:
             raise InvalidInput("备份需要口令或收件人公钥来加密密钥文件：请设置 DANGAN_BACKUP_PASSPHRASE 或 "
                                "DANGAN_BACKUP_RECIPIENT（或用 --no-keyring 另行保管密钥）")
         started = time.monotonic()
@@ -283,10 +285,11 @@ def restore(src: str, home: str | os.PathLike | None, user: str | None, passphra
 
         # the keyring: sealed in the backup, or given apart, or in the environment
         ring_bytes: bytes | None = None
+        opened = "environment"
         if keyring_file:
-            ring_bytes = Path(keyring_file).read_bytes()
+            ring_bytes, opened = Path(keyring_file).read_bytes(), "file"
         elif manifest.get("keyring") == "sealed":
-            ring_bytes = unseal(source.get_bytes(f"{base}/keyring.sealed"), passphrase, identity)
+            ring_bytes, opened = _open_keyring(source.get_bytes(f"{base}/keyring.sealed"), passphrase, identity)
         elif not os.environ.get("DANGAN_KEK"):
             raise InvalidInput("该备份不含密钥：请用 --keyring 指定密钥文件，或设置 DANGAN_KEK")
 
@@ -316,7 +319,7 @@ def restore(src: str, home: str | os.PathLike | None, user: str | None, passphra
                 counts = dbcopy.load(db.engine, dump_dir, manifest["tables"])
             finally:
                 db.dispose()
-            report = RestoreReport(home=str(root), snapshot=name, rows=sum(counts.values()))
+            report = RestoreReport(home=str(root), snapshot=name, rows=sum(counts.values()), keyring=opened)
 
             from dangan.system import open_dangan
 
@@ -327,7 +330,7 @@ def restore(src: str, home: str | os.PathLike | None, user: str | None, passphra
                 with system.db.session() as s:
                     system.audit.append(s, user, "backup.restore", name, "ok",
                                         {"source": _safe(src), "rows": report.rows,
-                                         "objects": report.objects_restored,
+                                         "objects": report.objects_restored, "keyring": opened,
                                          "reapplied": report.destructions_reapplied})
                 if reindex:
                     say("重建检索索引…")
@@ -351,6 +354,23 @@ def restore(src: str, home: str | os.PathLike | None, user: str | None, passphra
             raise
     report.seconds = round(time.monotonic() - started, 3)
     return report
+
+
+def _open_keyring(blob: bytes, passphrase: str | None, identity: Identity | None) -> tuple[bytes, str]:
+    """The sealed keyring and what opened it (the identity's fingerprint or "passphrase"),
+    for the restore's audit entry. The identity is tried first; its refusal is the one
+    reported if the passphrase does not open it either."""
+    if identity is None:
+        return unseal(blob, passphrase), "passphrase"
+    try:
+        return unseal(blob, None, identity), identity.recipient.fingerprint
+    except InvalidInput as refused:
+        if not passphrase:
+            raise
+        try:
+            return unseal(blob, passphrase), "passphrase"
+        except InvalidInput:
+            raise refused from None
 
 
 def _require_admin(dump_dir: Path, tables: dict, user: str) -> None:

@@ -103,7 +103,7 @@ def restore_cmd(c: Ctx, src: str, snapshot: str | None, keyring_file: str | None
                      identity=identity, reindex=not no_reindex, progress=_say(as_json))
     emit(report.as_dict(), as_json, lambda d: click.echo(
         f"已恢复快照 {d['snapshot']} 到 {d['home']}：{d['rows']} 行，对象 {d['objects_restored']} 个 "
-        f"{_mib(d['bytes_restored'])}；重新销毁 {len(d['destructions_reapplied'])} 件；索引 {d['index']}；"
+        f"{_mib(d['bytes_restored'])}；密钥来自 {d['keyring']}；重新销毁 {len(d['destructions_reapplied'])} 件；索引 {d['index']}；"
         f"用时 {d['seconds']:.1f} 秒。请运行 dangan verify --all 检测。"))
 
 

@@ -79,5 +79,6 @@ def test_an_unattended_backup_sealed_for_a_recipient_restores_with_the_offline_i
     [checked] = new.json("verify", rec["archive_no"], user="audit1")
     assert checked["ok"], checked
     log = new.json("audit", "log", "--action", "backup.restore", user="audit1")
-    assert [e["outcome"] for e in log] == ["ok"]
+    assert [e["outcome"] for e in log] == ["ok"] and restored["keyring"] == shown["fingerprint"]
+    assert json.loads(log[0]["detail"])["keyring"] == shown["fingerprint"]
     assert "PRIVATE" not in json.dumps(log)

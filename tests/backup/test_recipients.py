@@ -70,7 +70,7 @@ def test_a_backup_sealed_for_a_recipient_restores_with_its_identity_and_every_re
         restore(str(tmp_path / "bak"), elsewhere, "root", None)  # no passphrase opens it
     assert not elsewhere.exists()
     restored = restore(str(tmp_path / "bak"), elsewhere, "root", None, identity=identity)
-    assert restored.objects_restored == 8
+    assert restored.objects_restored == 8 and restored.keyring == identity.recipient.fingerprint
     copy = open_dangan(elsewhere)
     try:
         results = copy.records.verify(copy.actor("audit1"))
@@ -117,7 +117,9 @@ def test_passphrase_and_recipient_together_either_one_opens_it(system, add_recor
     assert unseal(blob, identity=identity) == system.settings.keyring_path.read_bytes()
     with pytest.raises(InvalidInput, match="口令错误"):
         unseal(blob, passphrase="not the passphrase")
-    restore(str(tmp_path / "bak"), elsewhere, "root", PASS)  # the passphrase alone
+    stranger = new_identity()  # a key it was not sealed for: the passphrase still opens it
+    restored = restore(str(tmp_path / "bak"), elsewhere, "root", PASS, identity=stranger)
+    assert restored.keyring == "passphrase"
     copy = open_dangan(elsewhere)
     try:
         assert [r["ok"] for r in copy.records.verify(copy.actor("audit1"), [number])] == [True]
