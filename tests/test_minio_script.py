@@ -175,3 +175,23 @@ def test_an_archive_without_go_and_an_unreachable_mirror_fail_with_one_sentence(
     gone = run("build", DANGAN_GO_DIST="http://127.0.0.1:9/dl")
     assert gone.returncode == 1 and "cannot reach http://127.0.0.1:9/dl" in gone.stderr
     assert "DANGAN_GO_DIST" in gone.stderr
+
+
+def test_an_installed_go_is_used_first_and_nothing_is_downloaded(run, dist: Dist, tmp_path: Path) -> None:
+    dist.serve(FAKE_TARBALL, hashlib.sha256(FAKE_TARBALL).hexdigest())
+    on_path = tmp_path / "bin" / "go"
+    on_path.write_text(FAKE_GO)
+    on_path.chmod(0o755)
+    built = run("build", DANGAN_GO="")  # the default search: PATH first
+    assert built.returncode == 0, built.stderr
+    assert f"self={on_path}" in (tmp_path / "go.log").read_text() and dist.requests == []
+
+    (tmp_path / "cache" / "go" / "bin" / "minio").unlink()
+    chosen = tmp_path / "chosen-go"
+    chosen.write_text(FAKE_GO)
+    chosen.chmod(0o755)
+    assert run("build", DANGAN_GO=str(chosen)).returncode == 0
+    assert f"self={chosen}" in (tmp_path / "go.log").read_text() and dist.requests == []
+    (tmp_path / "cache" / "go" / "bin" / "minio").unlink()
+    missing = run("build", DANGAN_GO=str(tmp_path / "no-such-go"))
+    assert missing.returncode == 1 and "is not an executable go" in missing.stderr
