@@ -81,15 +81,24 @@ def test_a_backup_sealed_for_a_recipient_restores_with_its_identity_and_every_re
         copy.close()
 
 
-def test_a_wrong_identity_is_refused_and_nothing_is_restored(system, add_record, tmp_path: Path,
-                                                              elsewhere: Path) -> None:
+def test_a_wrong_identity_or_a_tampered_keyring_is_refused_and_nothing_is_restored(
+        system, add_record, tmp_path: Path, elsewhere: Path) -> None:
     add_record()
     right, wrong = new_identity(), new_identity()
-    system.backups.backup(system.actor("root"), str(tmp_path / "bak"), None, recipients=[right.recipient])
+    report = system.backups.backup(system.actor("root"), str(tmp_path / "bak"), None, recipients=[right.recipient])
     with pytest.raises(InvalidInput, match=f"不是为这把私钥（{wrong.recipient.fingerprint}）.*"
                                            f"{right.recipient.fingerprint}") as err:
         restore(str(tmp_path / "bak"), elsewhere, "root", None, identity=wrong)
     assert "\n" not in str(err.value)
+    assert not elsewhere.exists()
+
+    path = sealed_file(tmp_path / "bak", report.snapshot)
+    doc = json.loads(path.read_bytes())
+    box = bytearray(base64.b64decode(doc["ciphertext"]))
+    box[-1] ^= 0x80
+    path.write_text(json.dumps(dict(doc, ciphertext=base64.b64encode(bytes(box)).decode())))
+    with pytest.raises(InvalidInput, match="已损坏或被篡改"):
+        restore(str(tmp_path / "bak"), elsewhere, "root", None, identity=right)
     assert not elsewhere.exists()
 
 
