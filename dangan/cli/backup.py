@@ -59,8 +59,7 @@ def _mib(n: int) -> str:
 @pass_ctx
 @handled
 def backup_cmd(c: Ctx, dest: str, no_keyring: bool, recipients: tuple[str, ...], as_json: bool) -> None:
-    """备份到 DEST（目录或 s3://存储桶）：数据库快照、增量复制对象、加密的密钥
-    （口令和/或收件人公钥，任一即可解开）。"""
+    """备份到 DEST（目录或 s3://存储桶）：数据库快照、增量复制对象、加密的密钥（口令和/或收件人公钥，任一即可解开）。"""
     if no_keyring and recipients:
         raise InvalidInput("--recipient 与 --no-keyring 不能同时使用：不含密钥的备份无需收件人")
     system = c.system
