@@ -94,6 +94,12 @@ reports_dir = ""
 # DANGAN_WORKER_NOTIFY: who is told of failed checks and new reports (user names or mail
 # addresses, comma-separated; sent as [loans] mail settings say). Empty: the task's person.
 notify = ""
+[backup]
+# DANGAN_BACKUP_RECIPIENT: public keys (made with `dangan keys recipient new`) that
+# `dangan backup` seals the keyring for, comma-separated: the one-line form
+# "dangan-x25519:…" or a .pub file (relative to this directory). The private key stays
+# offline and opens the backup at restore; no passphrase is needed on this host.
+recipient = ""
 """
 
 
@@ -127,6 +133,7 @@ class Settings:
     worker_remind_as: str = ""
     worker_reports_dir: str = ""
     worker_notify: str = ""
+    backup_recipient: str = ""
     extra: dict = field(default_factory=dict, compare=False)
 
     @property
@@ -185,6 +192,7 @@ _KEYS: dict[tuple[str, str], tuple[str, str]] = {
     **{("worker", key): (f"worker_{key}", f"DANGAN_WORKER_{key.upper()}")
        for key in ("run_as", "verify_every", "verify_due_days", "retention_report_day", "retention_report_as",
                    "remind_every", "remind_as", "reports_dir", "notify")},
+    ("backup", "recipient"): ("backup_recipient", "DANGAN_BACKUP_RECIPIENT"),
 }
 
 _CHOICES = {
@@ -225,6 +233,8 @@ def _coerce(name: str, value: object, source: str) -> object:
             raise ValueError(text)
     except (TypeError, ValueError):
         raise InvalidInput(f"配置项 {source} 的值 {value!r} 无效：应为 {kind}。") from None
+    if isinstance(value, list):  # e.g. [backup] recipient = ["…", "…"]
+        value = ",".join(str(v) for v in value)
     value = str(value)
     if name in _PATTERNS and not _PATTERNS[name][0].fullmatch(value.strip()):
         raise InvalidInput(f"配置项 {source} 的值 {value!r} 无效：{_PATTERNS[name][1]}。")

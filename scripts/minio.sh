@@ -20,10 +20,16 @@
 # never in the repository or in Dangan's config file.
 #
 # Settings (environment): DANGAN_MINIO_DIR ($CACHE/minio), DANGAN_MINIO_PORT (a free port,
-# remembered), DANGAN_MINIO_BIN (use this binary instead of building), DANGAN_CACHE.
+# remembered), DANGAN_MINIO_BIN (use this binary instead of building), DANGAN_CACHE,
+# DANGAN_GO (the go binary to build with; "download" fetches a toolchain into the cache even
+# when an installed one — perhaps too old — would be found), DANGAN_GO_DIST (where Go is
+# downloaded from: https://go.dev/dl, or a mirror with the same layout such as
+# https://golang.google.cn/dl; its ?mode=json index gives the SHA-256 the archive must match).
 set -euo pipefail
 
 CACHE=${DANGAN_CACHE:-$HOME/.cache/dangan}
+GO_DIST=${DANGAN_GO_DIST:-https://go.dev/dl}
+GO_DIST=${GO_DIST%/}
 MDIR=${DANGAN_MINIO_DIR:-$CACHE/minio}
 GOPATH_DIR=$CACHE/go
 BIN=${DANGAN_MINIO_BIN:-$GOPATH_DIR/bin/minio}
@@ -37,11 +43,14 @@ free_port() {
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# Go: on PATH, /usr/local/go, or a toolchain fetched once from go.dev into the cache
-# (checked against the SHA-256 that go.dev publishes). Debian's golang-go is too old for MinIO.
+# Go: $DANGAN_GO, else on PATH, /usr/local/go, or a toolchain fetched once from $GO_DIST
+# into the cache (checked against the SHA-256 its index publishes). Debian's golang-go is
+# too old for MinIO.
 find_go() {
   local g
-  for g in "$(command -v go 2>/dev/null || true)" /usr/local/go/bin/go "$CACHE/go-toolchain/go/bin/go"; do
+  if [ "${DANGAN_GO:-}" = download ]; then set -- "$CACHE/go-toolchain/go/bin/go"
+  else set -- "$(command -v go 2>/dev/null || true)" /usr/local/go/bin/go "$CACHE/go-toolchain/go/bin/go"; fi
+  for g in "$@"; do
     [ -n "$g" ] && [ -x "$g" ] && { echo "$g"; return 0; }
   done
   return 1
@@ -50,27 +59,50 @@ find_go() {
 fetch_go() {
   command -v curl >/dev/null || die "curl is needed to download Go"
   local arch; case "$(uname -m)" in x86_64) arch=amd64 ;; aarch64|arm64) arch=arm64 ;; *) die "no Go download for $(uname -m)" ;; esac
-  local info file sum
-  info=$(curl -fsSL -m 30 'https://go.dev/dl/?mode=json') || die "cannot reach go.dev to download Go; install Go 1.24+ and run again"
-  read -r file sum < <(printf '%s' "$info" | python3 -c 'import json,sys
+  local info file sum got dl part
+  info=$(curl -fsSL -m 30 "$GO_DIST/?mode=json") \
+    || die "cannot reach $GO_DIST to download Go; set DANGAN_GO_DIST to a mirror, or install Go 1.24+ and run again"
+  read -r file sum < <(printf '%s' "$info" | python3 -c 'import json,re,sys
 a=sys.argv[1]
 f=[f for f in json.load(sys.stdin)[0]["files"] if f["os"]=="linux" and f["arch"]==a and f["kind"]=="archive"][0]
-print(f["filename"], f["sha256"])' "$arch") || die "unexpected answer from go.dev"
-  say "downloading Go ($file) once into $CACHE/go-toolchain"
-  mkdir -p "$CACHE/downloads" "$CACHE/go-toolchain"
-  curl -fsSL --retry 3 -o "$CACHE/downloads/$file" "https://go.dev/dl/$file" || die "Go download failed"
-  echo "$sum  $CACHE/downloads/$file" | sha256sum -c --quiet - || { rm -f "$CACHE/downloads/$file"; die "Go download checksum mismatch"; }
-  tar -C "$CACHE/go-toolchain" -xzf "$CACHE/downloads/$file"
+assert re.fullmatch(r"go[0-9][0-9a-z.]*\.linux-%s\.tar\.gz" % a, f["filename"])
+assert re.fullmatch(r"[0-9a-f]{64}", f["sha256"])
+print(f["filename"], f["sha256"])' "$arch" 2>/dev/null) || die "unexpected answer from $GO_DIST/?mode=json (no linux-$arch archive with a SHA-256)"
+  dl=$CACHE/downloads/$file
+  mkdir -p "$CACHE/downloads"
+  if [ ! -f "$dl" ]; then
+    say "downloading Go ($file) once from $GO_DIST into $CACHE/go-toolchain"
+    curl -fsSL --retry 3 -o "$dl.part" "$GO_DIST/$file" || { rm -f "$dl.part"; die "Go download from $GO_DIST/$file failed"; }
+    mv "$dl.part" "$dl"
+  fi
+  read -r got _ < <(sha256sum "$dl")
+  if [ "$got" != "$sum" ]; then
+    rm -f "$dl"
+    die "Go download $file does not match the SHA-256 published by $GO_DIST (expected $sum, got $got): refused, nothing unpacked"
+  fi
+  part=$CACHE/go-toolchain.part
+  rm -rf "$part"; mkdir -p "$part"
+  tar -C "$part" -xzf "$dl" || { rm -rf "$part"; die "cannot unpack $dl"; }
+  [ -x "$part/go/bin/go" ] || { rm -rf "$part"; die "$file holds no go/bin/go"; }
+  mkdir -p "$CACHE/go-toolchain"
+  rm -rf "$CACHE/go-toolchain/go"
+  mv "$part/go" "$CACHE/go-toolchain/go"
+  rm -rf "$part"
 }
 
 build() {
   [ -x "$BIN" ] && return 0
-  local go
-  go=$(find_go) || { fetch_go; go=$(find_go) || die "Go is needed to build MinIO (https://go.dev/dl/)"; }
   mkdir -p "$CACHE"
   exec 8>"$CACHE/.minio-build.lock"
   flock -w 1800 8 || die "another build is still running"
   [ -x "$BIN" ] && return 0
+  local go
+  if [ -n "${DANGAN_GO:-}" ] && [ "$DANGAN_GO" != download ]; then
+    [ -x "$DANGAN_GO" ] || die "DANGAN_GO=$DANGAN_GO is not an executable go"
+    go=$DANGAN_GO
+  else
+    go=$(find_go) || { fetch_go; go=$(find_go) || die "Go is needed to build MinIO (https://go.dev/dl/)"; }
+  fi
   say "building MinIO from source once (go install github.com/minio/minio@latest; ~4 min)"
   GOPATH=$GOPATH_DIR GOCACHE=$CACHE/go-build GOFLAGS=-buildvcs=false CGO_ENABLED=0 \
     "$go" install github.com/minio/minio@latest >&2 || die "go install github.com/minio/minio@latest failed"

@@ -1,5 +1,5 @@
 """Backup and restore: a consistent snapshot of the database, the objects copied
-incrementally, the keyring sealed under a passphrase.
+incrementally, the keyring sealed under a passphrase and/or for recipient keys.
 
 A backup destination is an object store like the archive's own (a directory, or an
 ``s3://`` bucket for the off-site copy), laid out as::
@@ -8,7 +8,8 @@ A backup destination is an object store like the archive's own (a directory, or 
     destroyed.json                    every record ever destroyed (cumulative, never shrinks)
     objects/<object key>              ciphertext, copied once (objects are immutable)
     snapshots/<name>/db/<table>.jsonl.gz   the database, one read transaction
-    snapshots/<name>/keyring.sealed   the keyring, scrypt + AES-256-GCM under the passphrase
+    snapshots/<name>/keyring.sealed   the keyring, sealed (dangan.backup.sealed): under the
+                                      passphrase and/or for recipient keys (X25519)
     snapshots/<name>/config/…         dangan.toml, scheme.toml
     snapshots/<name>/manifest.json    written last: a snapshot without it is incomplete
 
@@ -36,7 +37,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,7 +49,8 @@ from dangan.archive.permissions import RIGHTS, Actor
 from dangan.archive.shred import DESTROYED, forget_key, purge_objects
 from dangan.archive.storage import ObjectStore, open_store
 from dangan.backup import dbcopy
-from dangan.backup.sealed import seal, unseal
+from dangan.backup.recipients import Identity, Recipient, parse_recipient
+from dangan.backup.sealed import recipients_of, seal, unseal
 from dangan.config import CONFIG_NAME, load_settings
 from dangan.errors import Conflict, DanganError, InvalidInput, NotFound, PermissionDenied
 
@@ -72,6 +74,7 @@ class BackupReport:
     destroyed_known: int = 0
     objects_pruned: int = 0
     keyring: str = "sealed"
+    sealed_for: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     def as_dict(self) -> dict:
@@ -86,6 +89,7 @@ class RestoreReport:
     objects_restored: int = 0
     bytes_restored: int = 0
     destructions_reapplied: list[str] = field(default_factory=list)
+    keyring: str = "environment"
     index: str = "rebuilt"
     seconds: float = 0.0
 
@@ -122,12 +126,26 @@ class BackupService:
     def __init__(self, system) -> None:  # type: ignore[no-untyped-def]
         self.system = system
 
+    def recipients(self, given: Sequence[str] = ()) -> list[Recipient]:
+        """The recipients a backup seals for: those given (paths relative to the current
+        directory) and those of `[backup] recipient` (relative to the data directory)."""
+        settings = self.system.settings
+        found = [parse_recipient(v) for v in given]
+        found += [parse_recipient(v, settings.home) for v in settings.backup_recipient.split(",") if v.strip()]
+        return list({r.fingerprint: r for r in found}.values())
+
     def backup(self, actor: Actor, dest: str, passphrase: str | None, *, keyring: bool = True,
+               recipients: Sequence[Recipient] | None = None,
                progress: Callable[[str], None] | None = None) -> BackupReport:
+        """One snapshot into `dest`; the keyring is sealed under `passphrase` and for
+        `recipients` (None: those of the settings), any one of which opens it."""
         system = self.system
         system._require(actor, "backup", "backup.create")
-        if keyring and system.keyring.source == "file" and not passphrase:
-            raise InvalidInput("备份需要口令来加密密钥文件：请设置 DANGAN_BACKUP_PASSPHRASE（或用 --no-keyring 另行保管密钥）")
+        sealing = keyring and system.keyring.source == "file"
+        recipients = (self.recipients() if sealing else []) if recipients is None else list(recipients)
+        if sealing and not passphrase and not recipients:
+            raise InvalidInput("备份需要口令或收件人公钥来加密密钥文件：请设置 DANGAN_BACKUP_PASSPHRASE 或 "
+                               "DANGAN_BACKUP_RECIPIENT（或用 --no-keyring 另行保管密钥）")
         started = time.monotonic()
         target = open_destination(dest)
         known = _json(target, SET_KEY, None)
@@ -175,9 +193,10 @@ class BackupService:
         if not keyring:
             report.keyring = "omitted"
         elif system.keyring.source == "file":
-            assert system.keyring.path is not None and passphrase is not None
-            target.put_bytes(f"{base}/keyring.sealed",
-                             seal(system.keyring.path.read_bytes(), passphrase, KEYRING_LABEL))
+            assert system.keyring.path is not None
+            sealed = seal(system.keyring.path.read_bytes(), passphrase or None, KEYRING_LABEL, recipients)
+            report.sealed_for = recipients_of(sealed)
+            target.put_bytes(f"{base}/keyring.sealed", sealed)
         else:
             report.keyring = "environment"  # DANGAN_KEK lives in the secret manager, not here
         for path in (system.settings.config_path, system.settings.scheme_path):
@@ -230,9 +249,10 @@ def list_snapshots(src: str) -> list[dict]:
 
 
 def restore(src: str, home: str | os.PathLike | None, user: str | None, passphrase: str | None, *,
-            snapshot: str | None = None, keyring_file: str | None = None, reindex: bool = True,
-            progress: Callable[[str], None] | None = None) -> RestoreReport:
-    """Rebuild an archive in an empty data directory from a backup; see the module doc."""
+            snapshot: str | None = None, keyring_file: str | None = None, identity: Identity | None = None,
+            reindex: bool = True, progress: Callable[[str], None] | None = None) -> RestoreReport:
+    """Rebuild an archive in an empty data directory from a backup; see the module doc.
+    A sealed keyring opens with `identity` (a recipient's private key) or `passphrase`."""
     started = time.monotonic()
     say = progress or (lambda _m: None)
     source = open_destination(src)
@@ -265,12 +285,11 @@ def restore(src: str, home: str | os.PathLike | None, user: str | None, passphra
 
         # the keyring: sealed in the backup, or given apart, or in the environment
         ring_bytes: bytes | None = None
+        opened = "environment"
         if keyring_file:
-            ring_bytes = Path(keyring_file).read_bytes()
+            ring_bytes, opened = Path(keyring_file).read_bytes(), "file"
         elif manifest.get("keyring") == "sealed":
-            if not passphrase:
-                raise InvalidInput("恢复需要备份口令：请设置 DANGAN_BACKUP_PASSPHRASE")
-            ring_bytes = unseal(source.get_bytes(f"{base}/keyring.sealed"), passphrase)
+            ring_bytes, opened = _open_keyring(source.get_bytes(f"{base}/keyring.sealed"), passphrase, identity)
         elif not os.environ.get("DANGAN_KEK"):
             raise InvalidInput("该备份不含密钥：请用 --keyring 指定密钥文件，或设置 DANGAN_KEK")
 
@@ -300,7 +319,7 @@ def restore(src: str, home: str | os.PathLike | None, user: str | None, passphra
                 counts = dbcopy.load(db.engine, dump_dir, manifest["tables"])
             finally:
                 db.dispose()
-            report = RestoreReport(home=str(root), snapshot=name, rows=sum(counts.values()))
+            report = RestoreReport(home=str(root), snapshot=name, rows=sum(counts.values()), keyring=opened)
 
             from dangan.system import open_dangan
 
@@ -311,7 +330,7 @@ def restore(src: str, home: str | os.PathLike | None, user: str | None, passphra
                 with system.db.session() as s:
                     system.audit.append(s, user, "backup.restore", name, "ok",
                                         {"source": _safe(src), "rows": report.rows,
-                                         "objects": report.objects_restored,
+                                         "objects": report.objects_restored, "keyring": opened,
                                          "reapplied": report.destructions_reapplied})
                 if reindex:
                     say("重建检索索引…")
@@ -335,6 +354,23 @@ def restore(src: str, home: str | os.PathLike | None, user: str | None, passphra
             raise
     report.seconds = round(time.monotonic() - started, 3)
     return report
+
+
+def _open_keyring(blob: bytes, passphrase: str | None, identity: Identity | None) -> tuple[bytes, str]:
+    """The sealed keyring and what opened it (the identity's fingerprint or "passphrase"),
+    for the restore's audit entry. The identity is tried first; its refusal is the one
+    reported if the passphrase does not open it either."""
+    if identity is None:
+        return unseal(blob, passphrase), "passphrase"
+    try:
+        return unseal(blob, None, identity), identity.recipient.fingerprint
+    except InvalidInput as refused:
+        if not passphrase:
+            raise
+        try:
+            return unseal(blob, passphrase), "passphrase"
+        except InvalidInput:
+            raise refused from None
 
 
 def _require_admin(dump_dir: Path, tables: dict, user: str) -> None:
