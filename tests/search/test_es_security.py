@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -237,8 +238,15 @@ def test_a_password_in_the_url_stays_out_of_messages(secure_es: dict[str, str], 
 
 
 def compose_env() -> dict[str, str]:
+    """The app's environment in docker-compose.yml, as compose fills it in from a .env that
+    sets every required secret (``${X:?…}``) and none of the optional ones (``${X:-}``)."""
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
-    return {k: str(v) for k, v in compose["x-dangan-env"].items()}
+
+    def fill(m: re.Match) -> str:
+        return m.group(3) if m.group(2) == "-" else f"<{m.group(1)}>"
+
+    return {k: re.sub(r"\$\{(\w+)(?::?([-?])([^}]*))?\}", fill, str(v))
+            for k, v in compose["x-dangan-env"].items()}
 
 
 def test_the_compose_file_sets_only_settings_the_client_reads_and_production_gets_tls_and_a_login(
@@ -248,7 +256,9 @@ def test_the_compose_file_sets_only_settings_the_client_reads_and_production_get
     assert names <= CLIENT_READS, names - CLIENT_READS
     assert env["DANGAN_SEARCH_BACKEND"] == "elasticsearch" and env["DANGAN_ES_URL"].startswith("https://")
     options = elastic_client_options(env)
-    assert options["ca_certs"] == env["DANGAN_ES_CA_CERTS"] and "basic_auth" in options
+    assert options == {"basic_auth": ("elastic", "<ELASTIC_PASSWORD>"), "ca_certs": env["DANGAN_ES_CA_CERTS"]}
+    with_key = elastic_client_options({**env, "DANGAN_ES_API_KEY": "a2V5"})
+    assert with_key == {"api_key": "a2V5", "ca_certs": env["DANGAN_ES_CA_CERTS"]}
     assert load_settings(tmp_path, env=env).elasticsearch_url == env["DANGAN_ES_URL"]
 
 
