@@ -281,18 +281,26 @@ def cli_env(secure_es: dict[str, str], index_name: str, db_url: str, tmp_path: P
     return env
 
 
-def test_the_dangan_command_inits_ingests_and_searches_on_the_secure_node_from_the_environment(
-        cli_env: dict[str, str], admin: Any, index_name: str, tmp_path: Path) -> None:
+SETUP = [("init", "--admin", "root", "--security", "sec", "--auditor", "aud"),
+         ("--as", "sec", "user", "add", "wang", "--role", "archivist", "--clearance", "secret"),
+         ("--as", "root", "project", "add", "A", "--name", "翠湖花园", "--type", "residential")]
+
+
+def lift_report(tmp_path: Path) -> Path:
     from dangan.demo import render
 
-    pdf = render.text_pdf(tmp_path / "电梯年检.pdf", [
-        "电梯年检报告\n项目名称：翠湖花园\n位置：A区1栋\n检验日期：2024年4月8日\n结论：曳引机运行正常，准予使用。"])
-    steps = [("init", "--admin", "root", "--security", "sec", "--auditor", "aud"),
-             ("--as", "sec", "user", "add", "wang", "--role", "archivist", "--clearance", "secret"),
-             ("--as", "root", "project", "add", "A", "--name", "翠湖花园", "--type", "residential"),
-             ("--as", "wang", "ingest", str(pdf), "--category", "equipment", "--location", "A-01",
-              "--date", "2024-04-08")]
-    for step in steps:
+    return Path(render.text_pdf(tmp_path / "电梯年检.pdf", [
+        "电梯年检报告\n项目名称：翠湖花园\n位置：A区1栋\n检验日期：2024年4月8日\n结论：曳引机运行正常，准予使用。"]))
+
+
+def ingest_args(pdf: Path) -> tuple[str, ...]:
+    return ("--as", "wang", "ingest", str(pdf), "--category", "equipment", "--location", "A-01",
+            "--date", "2024-04-08")
+
+
+def test_the_dangan_command_inits_ingests_and_searches_on_the_secure_node_from_the_environment(
+        cli_env: dict[str, str], admin: Any, index_name: str, tmp_path: Path) -> None:
+    for step in [*SETUP, ingest_args(lift_report(tmp_path))]:
         done = run(cli_env, *step)
         assert done.returncode == 0, (step, done.stderr)
     assert "检索索引暂未更新" not in done.stdout + done.stderr
@@ -303,12 +311,23 @@ def test_the_dangan_command_inits_ingests_and_searches_on_the_secure_node_from_t
     assert admin.count(index=index_name)["count"] == 1   # it is in the secured node's index
 
 
-def test_the_dangan_command_with_a_wrong_password_says_so_in_one_line(cli_env: dict[str, str]) -> None:
-    assert run(cli_env, "init", "--admin", "root", "--security", "sec", "--auditor", "aud").returncode == 0
-    assert run(cli_env, "--as", "sec", "user", "add", "wang", "--role", "archivist").returncode == 0
+def test_a_wrong_password_loses_nothing_and_the_dangan_command_says_so_in_one_line(
+        cli_env: dict[str, str], tmp_path: Path) -> None:
+    for step in SETUP:
+        assert run(cli_env, *step).returncode == 0, step
     wrong = "Wr0ng-" + uuid.uuid4().hex
-    done = run({**cli_env, "DANGAN_ES_PASSWORD": wrong}, "--as", "wang", "search", "电梯")
-    assert done.returncode == 1
-    err = done.stderr.strip()
-    assert err.startswith("错误：") and len(err.splitlines()) == 1 and "Traceback" not in err, err
-    assert "DANGAN_ES_PASSWORD" in err and wrong not in err and cli_env["DANGAN_ES_PASSWORD"] not in err
+    bad_env = {**cli_env, "DANGAN_ES_PASSWORD": wrong}
+    ingested = run(bad_env, *ingest_args(lift_report(tmp_path)))
+    assert ingested.returncode == 0, ingested.stderr          # the record is stored all the same
+    assert "检索索引暂未更新" in ingested.stderr and "DANGAN_ES_PASSWORD" in ingested.stderr
+    searched = run(bad_env, "--as", "wang", "search", "曳引机")
+    assert searched.returncode == 1
+    for err in (ingested.stderr, searched.stderr.strip()):
+        assert "Traceback" not in err and wrong not in err and cli_env["DANGAN_ES_PASSWORD"] not in err, err
+    err = searched.stderr.strip()
+    assert err.startswith("错误：") and len(err.splitlines()) == 1 and "DANGAN_ES_PASSWORD" in err, err
+    # the password put right, the outbox catches up
+    synced = run(cli_env, "--as", "root", "search", "sync", "--json")
+    assert synced.returncode == 0 and json.loads(synced.stdout)["applied"] >= 1, synced.stderr
+    found_now = run(cli_env, "--as", "wang", "search", "曳引机", "--json")
+    assert json.loads(found_now.stdout)["total"] == 1
