@@ -32,9 +32,11 @@
 # unprivileged system user $DANGAN_SERVICE_USER (default "dangan", created with useradd
 # if missing); its instance directory belongs to that user.
 #
-# The integ-test-zip carries the x-pack-core and x-pack-security modules (it is security
-# that it leaves off by default), so the secure node is the same distribution with
-# xpack.security.enabled: true — no other download.
+# The integ-test-zip carries the x-pack-core and x-pack-security modules, so the secure
+# node is the same distribution with xpack.security.enabled: true, run from a hard-linked
+# copy ($CACHE/elasticsearch-<version>-secure) with one small module added so that API keys
+# can be stored (see secure_home below; it needs the Eclipse compiler jar from Maven
+# Central, downloaded once and checksummed).
 #
 # Settings (environment): DANGAN_ES_VERSION (9.2.0), DANGAN_ES_HEAP (512m),
 # DANGAN_ES_PORT (a free port, remembered), DANGAN_ES_DIR ($CACHE/elasticsearch),
