@@ -331,3 +331,31 @@ def test_a_wrong_password_loses_nothing_and_the_dangan_command_says_so_in_one_li
     assert synced.returncode == 0 and json.loads(synced.stdout)["applied"] >= 1, synced.stderr
     found_now = run(cli_env, "--as", "wang", "search", "曳引机", "--json")
     assert json.loads(found_now.stdout)["total"] == 1
+
+
+@pytest.fixture
+def secure_env(secure_es: dict[str, str], index_name: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The process environment of a deployment on the secure node (before the archive opens)."""
+    monkeypatch.setenv("DANGAN_SEARCH_BACKEND", "elasticsearch")
+    monkeypatch.setenv("DANGAN_ES_INDEX", index_name)
+    for name, value in secure_es.items():
+        monkeypatch.setenv(name, value)
+    return secure_es
+
+
+def test_the_web_api_answers_a_refused_login_with_503_and_the_sentence(
+        secure_env: dict[str, str], sqlite_system: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dangan.web.app import create_app
+
+    assert sqlite_system.settings.search_backend == "elasticsearch"
+    wrong = "Wr0ng-" + uuid.uuid4().hex
+    monkeypatch.setenv("DANGAN_ES_PASSWORD", wrong)
+    sqlite_system.__dict__.pop("search_service", None)   # opened afresh, with the wrong password
+    app = create_app(sqlite_system)
+    app.config["TESTING"] = True
+    token = sqlite_system.users.new_token(sqlite_system.actor("wang"), "wang")
+    resp = app.test_client().get("/api/v1/search?q=电梯", headers={"Authorization": f"Bearer {token}"})
+    body = resp.get_data(as_text=True)
+    assert resp.status_code == 503, body
+    assert "DANGAN_ES_PASSWORD" in resp.get_json()["error"] and "用户 elastic" in resp.get_json()["error"]
+    assert wrong not in body and secure_env["DANGAN_ES_PASSWORD"] not in body and "Traceback" not in body
