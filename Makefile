@@ -15,10 +15,12 @@ run: bootstrap
 	@$(DANGAN) --home $(HOME_DIR) demo --serve --port $(PORT)
 
 ## make test: the whole suite, against SQLite and real PostgreSQL, Elasticsearch and MinIO servers
-## (MinIO is built from source once, ~4 min, and cached in ~/.cache/dangan)
+## (MinIO is built from source once, ~4 min, and cached in ~/.cache/dangan; Elasticsearch runs
+## twice: security off, and security on with TLS, a password and API keys for tests/search/test_es_security.py)
 test: bootstrap
 	@scripts/postgres.sh start >/dev/null
 	@scripts/elasticsearch.sh start >/dev/null
+	@scripts/elasticsearch.sh start-secure >/dev/null
 	@scripts/minio.sh start >/dev/null
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/pytest -q $(PYTEST_ARGS)
@@ -29,10 +31,12 @@ lint: bootstrap
 services: bootstrap
 	@scripts/postgres.sh start
 	@scripts/elasticsearch.sh start
+	@scripts/elasticsearch.sh start-secure
 	@scripts/minio.sh start
 
 services-stop:
 	@scripts/minio.sh stop || true
+	@scripts/elasticsearch.sh stop-secure || true
 	@scripts/elasticsearch.sh stop || true
 	@scripts/postgres.sh stop || true
 

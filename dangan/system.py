@@ -212,10 +212,12 @@ class Dangan:
 
 def elastic_client_options(env: dict | os._Environ) -> dict:
     """Elasticsearch with security on: TLS (https:// URL, CA file) and an API key or a user
-    and password, from the environment only (never the config file)."""
+    and password, from the environment only (never the config file). The API key is the
+    `encoded` value Elasticsearch returns, or its `id:api_key` pair."""
     options: dict = {}
     if env.get("DANGAN_ES_API_KEY"):
-        options["api_key"] = env["DANGAN_ES_API_KEY"]
+        key = env["DANGAN_ES_API_KEY"].strip()
+        options["api_key"] = tuple(key.split(":", 1)) if ":" in key else key
     elif env.get("DANGAN_ES_USERNAME"):
         options["basic_auth"] = (env["DANGAN_ES_USERNAME"], env.get("DANGAN_ES_PASSWORD", ""))
     if env.get("DANGAN_ES_CA_CERTS"):

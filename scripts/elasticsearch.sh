@@ -2,11 +2,19 @@
 # A private single-node Elasticsearch for tests and local runs, without Docker.
 #
 # Usage: scripts/elasticsearch.sh start|stop|status|url|fetch
+#                                  |start-secure|stop-secure|status-secure|url-secure|env-secure
 #   start   download (once), start on a free loopback port, wait until healthy, print the URL
 #   stop    stop the node (its data stays for the next start)
 #   status  "running URL" (exit 0) or "stopped" (exit 1)
 #   url     the node's URL
 #   fetch   only download and unpack the distribution
+#   *-secure  the same for a second node with security on, the way production runs it:
+#           xpack.security with HTTP TLS (a CA and a node certificate made once with the
+#           distribution's own elasticsearch-certutil) and a random password for the
+#           built-in `elastic` user (the keystore's bootstrap.password). `url-secure` prints
+#           the https:// URL; `env-secure` prints the DANGAN_ES_URL, DANGAN_ES_USERNAME,
+#           DANGAN_ES_PASSWORD and DANGAN_ES_CA_CERTS lines a client needs (the password
+#           is in $DANGAN_ES_SECURE_DIR/elastic-password, mode 0600).
 #
 # What it runs: the `integ-test-zip` distribution from Maven Central
 # (org.elasticsearch.distribution.integ-test-zip:elasticsearch:<version>) — a minimal
@@ -24,8 +32,15 @@
 # unprivileged system user $DANGAN_SERVICE_USER (default "dangan", created with useradd
 # if missing); its instance directory belongs to that user.
 #
+# The integ-test-zip carries the x-pack-core and x-pack-security modules, so the secure
+# node is the same distribution with xpack.security.enabled: true, run from a hard-linked
+# copy ($CACHE/elasticsearch-<version>-secure) with one small module added so that API keys
+# can be stored (see secure_home below; it needs the Eclipse compiler jar from Maven
+# Central, downloaded once and checksummed).
+#
 # Settings (environment): DANGAN_ES_VERSION (9.2.0), DANGAN_ES_HEAP (512m),
 # DANGAN_ES_PORT (a free port, remembered), DANGAN_ES_DIR ($CACHE/elasticsearch),
+# DANGAN_ES_SECURE_PORT, DANGAN_ES_SECURE_DIR ($CACHE/elasticsearch-secure),
 # DANGAN_CACHE (~/.cache/dangan), DANGAN_SERVICE_USER (dangan).
 set -euo pipefail
 
@@ -33,10 +48,25 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${DANGAN_CACHE:-$HOME/.cache/dangan}
 VERSION=${DANGAN_ES_VERSION:-9.2.0}
 HEAP=${DANGAN_ES_HEAP:-512m}
-ESDIR=${DANGAN_ES_DIR:-$CACHE/elasticsearch}
+VERB=${1:-}
+SECURE=0
+case "$VERB" in *-secure) SECURE=1; VERB=${VERB%-secure} ;; esac
+if [ "$SECURE" = 1 ]; then
+  ESDIR=${DANGAN_ES_SECURE_DIR:-$CACHE/elasticsearch-secure}
+  WANT_PORT=${DANGAN_ES_SECURE_PORT:-}
+else
+  ESDIR=${DANGAN_ES_DIR:-$CACHE/elasticsearch}
+  WANT_PORT=${DANGAN_ES_PORT:-}
+fi
 SERVICE_USER=${DANGAN_SERVICE_USER:-dangan}
 ES_HOME=$CACHE/elasticsearch-$VERSION
+# the secure node runs from a copy of the distribution (hard links) with one module added
+SECURE_HOME=$CACHE/elasticsearch-$VERSION-secure
+if [ "$SECURE" = 1 ]; then RUN_HOME=$SECURE_HOME; else RUN_HOME=$ES_HOME; fi
+ECJ_VERSION=3.43.0
+ECJ_SHA256=c786468c65e906498e7e36ece4e0d04c6d3dd34c9a61b34a3a5b512801911a82
 MAVEN=${DANGAN_MAVEN:-https://repo1.maven.org/maven2}
+ECJ_URL=$MAVEN/org/eclipse/jdt/ecj/$ECJ_VERSION/ecj-$ECJ_VERSION.jar
 ZIP_URL=$MAVEN/org/elasticsearch/distribution/integ-test-zip/elasticsearch/$VERSION/elasticsearch-$VERSION.zip
 
 # SHA-256 of the distributions this project has run (Maven Central publishes only SHA-1
@@ -69,7 +99,7 @@ ensure_service_user() {
   fi
   # the service user must reach the distribution, the instance dir and the JDK
   local d
-  for d in "$ES_HOME" "$ESDIR" "$JAVA_HOME_FOUND"; do
+  for d in "$RUN_HOME" "$ESDIR" "$JAVA_HOME_FOUND"; do
     while [ "$d" != / ]; do d=$(dirname "$d"); chmod o+x "$d" 2>/dev/null || true; done
   done
 }
@@ -154,11 +184,28 @@ pid_alive() { [ -f "$ESDIR/pid" ] && kill -0 "$(cat "$ESDIR/pid")" 2>/dev/null; 
 
 port() { cat "$ESDIR/port" 2>/dev/null || true; }
 
-url() { local p; p=$(port); [ -n "$p" ] || die "never started (run: $0 start)"; echo "http://127.0.0.1:$p"; }
+scheme() { if [ "$SECURE" = 1 ]; then echo https; else echo http; fi; }
+
+url() {
+  local p; p=$(port)
+  [ -n "$p" ] || die "never started (run: $0 start$([ "$SECURE" = 1 ] && echo -secure))"
+  echo "$(scheme)://127.0.0.1:$p"
+}
+
+# The secure node's CA, and the elastic password on curl's stdin (never on a command line).
+secure_get() {
+  printf 'user = "elastic:%s"\n' "$(cat "$ESDIR/elastic-password")" |
+    curl -fsS -m 5 -K - --cacert "$ESDIR/config/certs/ca/ca.crt" "$1" 2>/dev/null
+}
 
 healthy() {
   local p; p=$(port); [ -n "$p" ] || return 1
-  http_get "http://127.0.0.1:$p/_cluster/health?wait_for_status=yellow&timeout=1s" | grep -q '"status":"\(green\|yellow\)"'
+  local health="_cluster/health?wait_for_status=yellow&timeout=1s"
+  if [ "$SECURE" = 1 ]; then
+    secure_get "https://127.0.0.1:$p/$health" | grep -q '"status":"\(green\|yellow\)"'
+  else
+    http_get "http://127.0.0.1:$p/$health" | grep -q '"status":"\(green\|yellow\)"'
+  fi
 }
 
 write_config() {
@@ -178,7 +225,7 @@ network.host: 127.0.0.1
 http.port: $http_port
 transport.port: $transport_port
 discovery.type: single-node
-xpack.security.enabled: false
+$(security_settings)
 cluster.routing.allocation.disk.threshold_enabled: false
 action.destructive_requires_name: false
 EOF
@@ -186,6 +233,117 @@ EOF
 -Xms$HEAP
 -Xmx$HEAP
 EOF
+}
+
+security_settings() {
+  if [ "$SECURE" = 1 ]; then
+    cat <<EOF
+xpack.security.enabled: true
+xpack.security.http.ssl.enabled: true
+xpack.security.http.ssl.key: certs/node/node.key
+xpack.security.http.ssl.certificate: certs/node/node.crt
+xpack.security.http.ssl.certificate_authorities: certs/ca/ca.crt
+xpack.security.transport.ssl.enabled: true
+xpack.security.transport.ssl.verification_mode: certificate
+xpack.security.transport.ssl.key: certs/node/node.key
+xpack.security.transport.ssl.certificate: certs/node/node.crt
+xpack.security.transport.ssl.certificate_authorities: certs/ca/ca.crt
+xpack.security.enrollment.enabled: false
+EOF
+  else
+    echo "xpack.security.enabled: false"
+  fi
+}
+
+# Once per instance directory: a CA and a certificate for 127.0.0.1/localhost (PEM, made by
+# the distribution's elasticsearch-certutil), a random password for `elastic` and a
+# keystore holding it as bootstrap.password. A node whose password file was lost starts
+# over with empty data (its security index would hold the old password).
+secure_setup() {
+  local certs=$ESDIR/config/certs
+  local tools_env=(env ES_JAVA_HOME="$JAVA_HOME_FOUND" ES_PATH_CONF="$ESDIR/config")
+  mkdir -p "$ESDIR/config"
+  if [ ! -s "$ESDIR/elastic-password" ]; then
+    rm -rf "$ESDIR/data" "$ESDIR/config/elasticsearch.keystore"
+    (umask 077; head -c 18 /dev/urandom | base64 | tr '+/' '-_' > "$ESDIR/elastic-password")
+  fi
+  if [ ! -s "$certs/node/node.crt" ]; then
+    say "making a CA and a node certificate for 127.0.0.1 (elasticsearch-certutil)"
+    local tmp=$ESDIR/.certs-$$
+    rm -rf "$tmp"; mkdir -p "$tmp"
+    "${tools_env[@]}" "$ES_HOME/bin/elasticsearch-certutil" ca --silent --pem --days 3650 \
+      --out "$tmp/ca.zip" >/dev/null
+    unzip -q "$tmp/ca.zip" -d "$tmp"
+    "${tools_env[@]}" "$ES_HOME/bin/elasticsearch-certutil" cert --silent --pem --days 3650 \
+      --ca-cert "$tmp/ca/ca.crt" --ca-key "$tmp/ca/ca.key" --name node \
+      --ip 127.0.0.1 --dns localhost --out "$tmp/node.zip" >/dev/null
+    unzip -q "$tmp/node.zip" -d "$tmp"
+    rm -rf "$certs"; mkdir -p "$certs"
+    mv "$tmp/ca" "$tmp/node" "$certs/"
+    rm -f "$certs/ca/ca.key"   # nothing else is ever signed with it
+    rm -rf "$tmp"
+    chmod 644 "$certs/ca/ca.crt"
+    chmod 600 "$certs/node/node.key"
+    rm -f "$ESDIR/config/elasticsearch.keystore"
+  fi
+  if [ ! -f "$ESDIR/config/elasticsearch.keystore" ]; then
+    "${tools_env[@]}" "$ES_HOME/bin/elasticsearch-keystore" create >/dev/null
+    "${tools_env[@]}" "$ES_HOME/bin/elasticsearch-keystore" add -x -f bootstrap.password \
+      < "$ESDIR/elastic-password" >/dev/null
+  fi
+}
+
+# The integ-test-zip lacks the analysis-common module, and the .security index (API keys,
+# native users, roles) is created with an analyzer made of its parts; without them the
+# node authenticates `elastic` but can store no API key. scripts/es-security-analysis
+# provides those parts: compiled here (once, or when its source changes) with the Eclipse
+# compiler from Maven Central (checksummed; the runtime Java has no javac) against the
+# distribution's jars, and added as a module to a hard-linked copy of the distribution.
+secure_home() {
+  local src=$REPO/scripts/es-security-analysis/SecurityIndexAnalysis.java
+  local mod=$SECURE_HOME/modules/dangan-security-analysis
+  local stamp; stamp="$VERSION $(sha256sum "$src" | cut -d' ' -f1)"
+  [ -f "$mod/.source" ] && [ "$(cat "$mod/.source")" = "$stamp" ] && return 0
+  local ecj=$CACHE/downloads/ecj-$ECJ_VERSION.jar got
+  if [ ! -f "$ecj" ]; then
+    say "downloading $ECJ_URL"
+    curl -fsSL --retry 3 -o "$ecj.part" "$ECJ_URL" || die "download failed: $ECJ_URL"
+    mv "$ecj.part" "$ecj"
+  fi
+  got=$(sha256sum "$ecj" | cut -d' ' -f1)
+  [ "$got" = "$ECJ_SHA256" ] || { rm -f "$ecj"; die "checksum mismatch for $ecj (got $got); removed, run again"; }
+  local py=python3
+  [ -x "$REPO/.venv/bin/python" ] && py=$REPO/.venv/bin/python
+  local tmp=$CACHE/.secure-home-$$
+  rm -rf "$tmp"; mkdir -p "$tmp/classes"
+  local cp; cp=$(printf '%s:' "$ES_HOME"/lib/*.jar)
+  say "compiling the security-index analysis module ($src)"
+  "$JAVA_HOME_FOUND/bin/java" -jar "$ecj" -source 21 -target 21 -proc:none -nowarn -cp "$cp" \
+    -d "$tmp/classes" "$src" >&2 || { rm -rf "$tmp"; die "could not compile $src"; }
+  cp -al "$ES_HOME" "$tmp/home" 2>/dev/null || cp -a "$ES_HOME" "$tmp/home"
+  local m=$tmp/home/modules/dangan-security-analysis
+  rm -rf "$m"; mkdir -p "$m"
+  (cd "$tmp/classes" && "$py" -m zipfile -c "$m/dangan-security-analysis-$VERSION.jar" dangan)
+  cat > "$m/plugin-descriptor.properties" <<EOF
+description=The analysis parts of the security indices (uax_url_email, pattern_capture, lowercase, unique), for a test node
+version=$VERSION
+name=dangan-security-analysis
+classname=dangan.elasticsearch.SecurityIndexAnalysis
+java.version=21
+elasticsearch.version=$VERSION
+EOF
+  echo "$stamp" > "$m/.source"
+  chmod -R go+rX "$m"
+  rm -rf "$SECURE_HOME"
+  mv "$tmp/home" "$SECURE_HOME"
+  rm -rf "$tmp"
+}
+
+env_lines() {
+  echo "DANGAN_ES_URL=$(url)"
+  echo "DANGAN_ES_USERNAME=elastic"
+  echo "DANGAN_ES_PASSWORD=$(cat "$ESDIR/elastic-password")"
+  echo "DANGAN_ES_CA_CERTS=$ESDIR/config/certs/ca/ca.crt"
 }
 
 start() {
@@ -203,17 +361,18 @@ start() {
   fi
   rm -f "$ESDIR/pid"
   local http_port transport_port
-  http_port=${DANGAN_ES_PORT:-$(port)}
+  http_port=${WANT_PORT:-$(port)}
   if [ -z "$http_port" ] || port_in_use "$http_port"; then http_port=$(free_port); fi
   transport_port=$(free_port)
   while [ "$transport_port" = "$http_port" ]; do transport_port=$(free_port); done
   write_config "$http_port" "$transport_port"
+  if [ "$SECURE" = 1 ]; then secure_home; secure_setup; fi
   echo "$http_port" > "$ESDIR/port"
   ensure_service_user
   if [ "$(id -u)" = 0 ]; then chown -R "$SERVICE_USER:" "$ESDIR"; fi
   say "starting Elasticsearch $VERSION on 127.0.0.1:$http_port (Java $(java_major "$JAVA_HOME_FOUND"), heap $HEAP)"
   as_owner env ES_JAVA_HOME="$JAVA_HOME_FOUND" ES_PATH_CONF="$ESDIR/config" \
-    "$ES_HOME/bin/elasticsearch" -d -p "$ESDIR/pid" </dev/null >"$ESDIR/logs/startup.log" 2>&1 \
+    "$RUN_HOME/bin/elasticsearch" -d -p "$ESDIR/pid" </dev/null >"$ESDIR/logs/startup.log" 2>&1 \
     || { tail -n 30 "$ESDIR/logs/startup.log" >&2; die "Elasticsearch did not start (log: $ESDIR/logs)"; }
   local i
   for i in $(seq 1 180); do
@@ -242,11 +401,13 @@ stop() {
   stop_node
 }
 
-case "${1:-}" in
-  start) start ;;
-  stop) stop ;;
-  status) if pid_alive && healthy; then echo "running $(url)"; else echo "stopped"; exit 1; fi ;;
-  url) url ;;
-  fetch) fetch; echo "$ES_HOME" ;;
-  *) echo "usage: $0 start|stop|status|url|fetch" >&2; exit 2 ;;
+case "$SECURE:$VERB" in
+  ?:start) start ;;
+  ?:stop) stop ;;
+  ?:status) if pid_alive && healthy; then echo "running $(url)"; else echo "stopped"; exit 1; fi ;;
+  ?:url) url ;;
+  0:fetch) fetch; echo "$ES_HOME" ;;
+  1:env) [ -s "$ESDIR/elastic-password" ] || die "never started (run: $0 start-secure)"; env_lines ;;
+  *) echo "usage: $0 start|stop|status|url|fetch|start-secure|stop-secure|status-secure|url-secure|env-secure" >&2
+     exit 2 ;;
 esac

@@ -444,6 +444,8 @@ class IngestPipeline:
         keeps the changes and `dangan search sync` (or the web app's drain) applies them."""
         try:
             self.system.search_service.sync()
+        except DanganError as exc:  # down, or refusing Dangan's login: say which
+            return f"检索索引暂未更新，稍后（或改正设置后）运行 dangan search sync：{exc}"
         except Exception as exc:  # an index outage must not fail the ingest
             return f"检索索引暂未更新（{type(exc).__name__}），稍后运行 dangan search sync"
         return None

@@ -33,6 +33,7 @@ __all__ = [
     "IndexDoc",
     "PreparedDoc",
     "Reader",
+    "SearchAccessRefused",
     "SearchBackend",
     "SearchRequest",
     "SearchResult",
@@ -65,6 +66,12 @@ class SearchUnavailable(DanganError):
     """The search index cannot be reached or written right now (server down, index locked)."""
 
     http_status = 503
+
+
+class SearchAccessRefused(SearchUnavailable):
+    """The search server refused Dangan (credentials rejected or missing, no rights on the
+    index, a certificate not trusted): a setting to fix, not an outage — but, like an
+    outage, the outbox keeps the changes until the index can be written again."""
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,20 @@ distributions lack the ``analysis-common`` plugin (no whitespace *tokenizer*, no
 Writes refresh the index before returning, so a search right after `index` sees the
 change, as with the embedded backend. A server that cannot be reached raises
 `SearchUnavailable`; the outbox keeps the change and retries.
+
+With security on (production), the client options carry TLS (`ca_certs`) and an API key
+or a user and password (`dangan.system.elastic_client_options` reads them from the
+environment). A refusal — credentials missing or rejected, no rights on the index, a
+certificate not trusted — raises `SearchAccessRefused`, one sentence naming the setting
+to check and never the secret.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime
+import os
+import urllib.parse
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -27,6 +35,7 @@ from dangan.search.backend import (
     MAX_WINDOW,
     Filters,
     PreparedDoc,
+    SearchAccessRefused,
     SearchBackend,
     SearchRequest,
     SearchResult,
@@ -83,24 +92,52 @@ class ElasticBackend(SearchBackend):
 
         if not url:
             raise InvalidInput("未配置 Elasticsearch 地址。")
-        self.url = url
+        ca = client_options.get("ca_certs")
+        if ca and not (os.path.isfile(ca) and os.access(ca, os.R_OK)):
+            raise InvalidInput(f"Elasticsearch 的 CA 证书文件不存在或不可读：{ca}（DANGAN_ES_CA_CERTS）。")
+        self.url = _public_url(url)
         self.index_name = index
         self.refresh = refresh
+        self._login = _login_kind(url, client_options)
         self._es = Elasticsearch(url, request_timeout=timeout, **client_options)
         self._ensure_index()
 
     # ------------------------------------------------------------------ housekeeping
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        """Call the client, turning transport failures into one readable error."""
+        """Call the client, turning transport failures and refusals into one readable error."""
         from elastic_transport import ConnectionError as TransportConnectionError
-        from elastic_transport import ConnectionTimeout
+        from elastic_transport import ConnectionTimeout, TlsError
+        from elasticsearch import AuthenticationException, AuthorizationException
 
         try:
             return fn(*args, **kwargs)
+        except TlsError as exc:
+            raise SearchAccessRefused(
+                f"Elasticsearch（{self.url}）的证书未通过验证，{what}未完成："
+                "请用 DANGAN_ES_CA_CERTS 指定签发该证书的 CA 证书文件。") from exc
         except (TransportConnectionError, ConnectionTimeout) as exc:
             raise SearchUnavailable(
                 f"无法连接 Elasticsearch（{self.url}），{what}未完成，请检查服务是否运行。") from exc
+        except AuthenticationException as exc:
+            raise SearchAccessRefused(self._login_refused(what)) from exc
+        except AuthorizationException as exc:
+            raise SearchAccessRefused(
+                f"Elasticsearch（{self.url}）不允许{self._login[1]}对索引 {self.index_name} {what}："
+                "请给它这个索引的读写和建立索引的权限。") from exc
+
+    def _login_refused(self, what: str) -> str:
+        kind, who = self._login
+        if kind == "none":
+            return (f"Elasticsearch（{self.url}）要求登录，{what}未完成："
+                    "请设置 DANGAN_ES_API_KEY，或 DANGAN_ES_USERNAME 和 DANGAN_ES_PASSWORD。")
+        if kind == "api_key":
+            return (f"Elasticsearch（{self.url}）不接受所配置的 API 密钥（不对、已过期或已作废），"
+                    f"{what}未完成：请检查 DANGAN_ES_API_KEY。")
+        if kind == "basic":
+            return (f"Elasticsearch（{self.url}）拒绝了{who}的用户名或密码，{what}未完成："
+                    "请检查 DANGAN_ES_USERNAME 和 DANGAN_ES_PASSWORD。")
+        return f"Elasticsearch（{self.url}）拒绝了所配置的凭据，{what}未完成。"
 
     def _ensure_index(self) -> None:
         es = self._es
@@ -329,3 +366,29 @@ class ElasticBackend(SearchBackend):
 
 def _iso(d: datetime.date) -> str:
     return d.isoformat()
+
+
+def _public_url(url: str) -> str:
+    """The URL without a user and password in it, for messages."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+def _login_kind(url: str, options: dict[str, Any]) -> tuple[str, str]:
+    """How the client logs in ("api_key", "basic", "bearer", "none") and who, for messages."""
+    if options.get("api_key"):
+        return "api_key", "该 API 密钥"
+    if options.get("basic_auth"):
+        return "basic", f"用户 {options['basic_auth'][0]} "
+    if options.get("bearer_auth"):
+        return "bearer", "该令牌"
+    user = urllib.parse.urlsplit(url).username
+    if user:
+        return "basic", f"用户 {urllib.parse.unquote(user)} "
+    return "none", "匿名用户"

@@ -227,7 +227,9 @@ def _start_index_drain(system, app: Flask, every: float = 2.0) -> None:  # type:
             try:
                 system.search_service.sync()
             except Exception as exc:  # keep draining after an outage
-                app.logger.warning("index sync failed: %s", type(exc).__name__)
+                # a DanganError's sentence says which (a refused login names the setting)
+                app.logger.warning("index sync failed: %s",
+                                   exc if isinstance(exc, DanganError) else type(exc).__name__)
             time.sleep(every)
 
     threading.Thread(target=loop, name="dangan-index-drain", daemon=True).start()
