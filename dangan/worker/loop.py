@@ -168,7 +168,9 @@ class Worker:
             try:
                 self.stats.indexed += self.system.search_service.sync() or 0
             except Exception as exc:  # an index outage: the outbox keeps the changes
-                self.stats.errors.append(f"检索索引暂不可用（{type(exc).__name__}）")
+                # a refusal (wrong credentials, untrusted certificate) says which setting to fix
+                self.stats.errors.append(str(exc) if isinstance(exc, DanganError)
+                                         else f"检索索引暂不可用（{type(exc).__name__}）")
         if self.schedule is not None and not self._stop:
             # last, so a long check waits for this round's ingest; its failures are its outcome
             for result in self.schedule.tick():
