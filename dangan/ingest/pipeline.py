@@ -50,6 +50,7 @@ from typing import Any
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from dangan.archive.models import Record, utcnow
@@ -517,7 +518,8 @@ class IngestPipeline:
             created = self.system.records.create(actor, Path(job.path), data, record_id=job.record_id,
                                                  within=within)
         except DanganError as exc:
-            if exc.http_status == 503:  # the object store is away: the job waits for a retry, not refused
+            if exc.http_status == 503:  # the object store is away or full: the job waits for a retry, not refused
+                self._not_an_attempt(job)
                 raise
             return self._finish(job, self._result(job.name, "rejected", error=str(exc)))
         if "result" in holder:
@@ -529,6 +531,13 @@ class IngestPipeline:
                 return self._finish(job, self._duplicate(job, rec, found.pages))
         return self._finish(job, self._result(job.name, "duplicate", archive_no=created.archive_no
                                               or created.provisional_no, pages=found.pages, title=data.title))
+
+    def _not_an_attempt(self, job: IngestJob) -> None:
+        """Give back the claim's attempt: MAX_ATTEMPTS counts runs that died on the file, and a
+        store that is away or full for an hour of rounds must not get a good file refused."""
+        with contextlib.suppress(DanganError, SQLAlchemyError), self.db.session() as s:
+            s.execute(update(IngestJob).where(IngestJob.id == job.id, IngestJob.attempts > 0)
+                      .values(attempts=IngestJob.attempts - 1))
 
     def _mark(self, s: Session, job: IngestJob, result: dict) -> None:
         state = {"ingested": "queued" if result.get("queued") else "done"}.get(result["status"], result["status"])

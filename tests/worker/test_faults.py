@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from dangan.archive.models import Record
+from dangan.ingest import pipeline
 from dangan.ingest.models import IngestJob
 from dangan.ingest.pipeline import IngestPipeline
 from dangan.system import init_archive
@@ -61,12 +62,14 @@ def test_object_store_outage_mid_batch_jobs_wait_and_finish_when_it_returns(
 
         IngestPipeline(system).add_batch(system.actor("wang"), repair_pdfs(tmp_path, 4, start=2), "queue")
         run("stop")
+        monkeypatch.setattr(pipeline, "MAX_ATTEMPTS", 2)  # so that a few rounds outlast it
         worker = Worker(system, processes=1, poll=0.05)
-        stats = worker.run(max_rounds=2)
+        stats = worker.run(max_rounds=4)  # an outage longer than the attempts allowed
         assert stats.jobs == 0 and any("无法访问" in e for e in stats.errors)
         with system.db.read() as s:
-            states = [j.state for j in s.execute(select(IngestJob).where(IngestJob.batch_id == 2)).scalars()]
-        assert "rejected" not in states and len(states) == 4  # waiting, not refused
+            jobs = list(s.execute(select(IngestJob).where(IngestJob.batch_id == 2)).scalars())
+        assert "rejected" not in [j.state for j in jobs] and len(jobs) == 4  # waiting, not refused
+        assert max(j.attempts for j in jobs) <= 1  # waiting for the store is not a failed attempt
 
         run("start")
         stats = Worker(system, processes=1).run(once=True)
