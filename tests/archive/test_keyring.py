@@ -6,6 +6,8 @@ import base64
 import json
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -72,13 +74,21 @@ def test_group_or_world_readable_file_is_refused_with_chmod_hint(path: Path, mod
         Keyring.load(path, env=NO_ENV)
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads anything")
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
 def test_unreadable_file_is_a_clear_error(path: Path) -> None:
     Keyring.create(path)
     path.chmod(0o200)
     try:
-        with pytest.raises(DanganError, match="无法读取"):
-            Keyring.load(path, env=NO_ENV)
+        if os.geteuid() != 0:
+            with pytest.raises(DanganError, match="无法读取"):
+                Keyring.load(path, env=NO_ENV)
+            return
+        # root reads anything: load it in a child without the capabilities that let it
+        probe = ("import sys\nfrom dangan.archive.keyring import Keyring\nfrom dangan.errors import DanganError\n"
+                 "try:\n    Keyring.load(sys.argv[1], env={})\nexcept DanganError as e:\n    print(e)\n")
+        out = subprocess.run(["setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--inh-caps=-all",
+                              sys.executable, "-c", probe, str(path)], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0 and "无法读取" in out.stdout, (out.stdout, out.stderr)
     finally:
         path.chmod(0o600)
 
