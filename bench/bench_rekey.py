@@ -8,6 +8,10 @@ key, written beside the old tokens, the switch, the old tokens deleted). Records
 and the load average are printed.
 
     .venv/bin/python bench/bench_rekey.py [--records 20000] [--batch 500] [--reuse DIR]
+                                          [--db sqlite|postgres|both]
+
+PostgreSQL is the private server of scripts/postgres.sh (started if needed), in a fresh
+database dropped afterwards.
 """
 
 from __future__ import annotations
@@ -17,14 +21,19 @@ import io
 import os
 import shlex
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import sqlalchemy as sa  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
 from dangan.archive.models import BlindIndex, Record  # noqa: E402
@@ -34,10 +43,33 @@ from dangan.demo.corpus import DEFAULT_PROJECTS, generate  # noqa: E402
 from dangan.system import init_archive, open_dangan  # noqa: E402
 
 
-def make(home: Path, records: int):  # type: ignore[no-untyped-def]
+@contextmanager
+def database(kind: str) -> Iterator[str | None]:
+    """None for SQLite in the data directory; else a fresh PostgreSQL database's URL."""
+    if kind == "sqlite":
+        yield None
+        return
+    server = subprocess.run([str(ROOT / "scripts" / "postgres.sh"), "start"], check=True, capture_output=True,
+                            text=True).stdout.strip().splitlines()[-1]
+    name = "bench_rekey_" + uuid.uuid4().hex[:8]
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield server.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+def make(home: Path, records: int, db_url: str | None):  # type: ignore[no-untyped-def]
     os.environ["DANGAN_HOME"] = str(home)
-    os.environ.pop("DANGAN_DATABASE_URL", None)
-    if (home / "dangan.toml").exists():
+    if db_url:
+        os.environ["DANGAN_DATABASE_URL"] = db_url
+    else:
+        os.environ.pop("DANGAN_DATABASE_URL", None)
+    if (home / "dangan.toml").exists() and not db_url:
         system = open_dangan(home)
         with system.db.read() as s:
             if s.execute(select(func.count()).select_from(Record)).scalar_one() == records:
@@ -70,12 +102,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--records", type=int, default=20_000)
     ap.add_argument("--batch", type=int, default=500)
-    ap.add_argument("--reuse", type=Path, help="keep the archive here; reuse it if it holds --records")
+    ap.add_argument("--reuse", type=Path, help="keep the archive here; reuse it if it holds --records (SQLite)")
+    ap.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
     args = ap.parse_args()
     print("command:", shlex.join([".venv/bin/python", *sys.argv]))
+    for kind in (["sqlite", "postgres"] if args.db == "both" else [args.db]):
+        print(f"-- {kind}")
+        with database(kind) as url:
+            run(args, url)
+
+
+def run(args: argparse.Namespace, db_url: str | None) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-rekey-"))
     try:
-        system = make(args.reuse or tmp / "home", args.records)
+        system = make(args.reuse if args.reuse and not db_url else tmp / "home", args.records, db_url)
         root = system.actor("root")
         with system.db.read() as s:
             before = s.execute(select(func.count()).select_from(BlindIndex)).scalar_one()
@@ -96,9 +136,7 @@ def main() -> None:
         print(f"rekey / reindex time: {rekey_s / reindex_s:.2f}")
         system.close()
     finally:
-        if not args.reuse:
-            shutil.rmtree(tmp, ignore_errors=True)
-
+        shutil.rmtree(tmp, ignore_errors=True)
 
 if __name__ == "__main__":
     main()
