@@ -1,9 +1,7 @@
 """A scheduled check whose worker is killed with `kill -9` mid-run, against real processes:
-the dead worker's claim stays until its lease runs out, then a second `dangan worker`
-takes the check over and runs it to completion exactly once — one report, one verify
-run, one audit entry for the run — and `dangan worker status --json` says so. The
-in-process tests in test_schedule.py fake the dead worker by writing an expired claim;
-this one kills a real process group (SQLite and PostgreSQL)."""
+the claim stays in `worker_schedule` until its lease runs out, then another `dangan worker`
+takes the check over and runs it to the end exactly once — one 四性 run, one report, one
+outcome in the audit trail — and `dangan worker status` says so. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,94 +10,128 @@ import io
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 
 from dangan.archive.records import RecordInput
 from dangan.demo import render
-from tests.worker.test_schedule import audit, row, verify_runs
+from dangan.integrity.models import VerifyRun
+from dangan.worker.models import ScheduledTask
+from tests.worker.test_schedule import audit
 from tests.worker.test_worker import DANGAN, ROOT
 
-LEASE = 4  # seconds, the least `dangan worker --lease` accepts
-RECORDS = 60  # enough that one incremental 四性 run takes a few seconds on a loaded machine
+RECORDS, PAGES = 30, 300  # a 四性 run of a few seconds: every page of every PDF is drawn
+LEASE = 4  # seconds (`dangan worker --lease`, its smallest value): the takeover waits this long
+
+
+def add_long_pdfs(system, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Distinct many-page PDFs, stored directly (no OCR): what makes the check take time."""
+    wang = system.actor("wang")
+    for i in range(RECORDS):
+        pages = [f"巡检记录 第{i:03d}册 第{p}页\n设备：二号电梯\n结论：运行正常" for p in range(PAGES)]
+        body = render.text_pdf(tmp_path / f"log{i:03d}.pdf", pages).read_bytes()
+        data = RecordInput(original_name=f"log{i:03d}.pdf", media_type="application/pdf",
+                           title=f"电梯巡检记录第{i}册", category="maintenance", location="A-01-001-0101",
+                           doc_date=dt.date(2024, 3, 1), text_pages=[{"page": 1, "text": pages[0]}])
+        system.records.create(wang, io.BytesIO(body), data)
 
 
 def _env(system, db_url: str) -> dict:  # type: ignore[no-untyped-def]
     return dict(os.environ, DANGAN_HOME=str(system.settings.home), DANGAN_DATABASE_URL=db_url,
                 PYTHONPATH=str(ROOT), DANGAN_SEARCH_BACKEND="embedded", OMP_THREAD_LIMIT="1",
-                DANGAN_WORKER_RETENTION_REPORT_DAY="off", DANGAN_WORKER_REMIND_EVERY="off")
+                DANGAN_WORKER_RETENTION_REPORT_DAY="off")  # only `verify` is due
 
 
-def _start(env: dict, log: Path) -> subprocess.Popen:
+def _start_worker(env: dict, log: Path) -> subprocess.Popen:
     return subprocess.Popen([str(DANGAN), "worker", "--processes", "1", "--poll", "0.3", "--no-outbox",
                              "--lease", str(LEASE)], env=env, stdout=subprocess.DEVNULL,
                             stderr=log.open("ab"), start_new_session=True)
 
 
-def _archive(system, tmp_path: Path, n: int) -> None:  # type: ignore[no-untyped-def]
-    """n readable PDFs, each its own text, so the check opens and compares every one."""
-    wang = system.actor("wang")
-    for i in range(n):
-        text = f"电梯维修单 第{i:04d}号\n报修内容：电梯门第{i}次卡滞，已调整门机。"
-        body = render.text_pdf(tmp_path / f"r{i:03d}.pdf", [text]).read_bytes()
-        data = RecordInput(original_name=f"r{i:03d}.pdf", media_type="application/pdf", title=f"电梯维修单{i}",
-                           category="maintenance", location="A-01-001-0101", doc_date=dt.date(2024, 3, 1),
-                           text_pages=[{"page": 1, "text": text}])
-        system.records.create(wang, io.BytesIO(body), data)
+def _row(system) -> ScheduledTask | None:  # type: ignore[no-untyped-def]
+    with system.db.read() as s:
+        return s.get(ScheduledTask, "verify")
 
 
-def _wait(what, seconds: float, procs: list[subprocess.Popen], log: Path):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + seconds
+def _verify_runs(system) -> list[VerifyRun]:  # type: ignore[no-untyped-def]
+    with system.db.read() as s:
+        return list(s.execute(select(VerifyRun)).scalars())
+
+
+def _wait(condition, deadline: float, procs: list[subprocess.Popen], log: Path):  # type: ignore[no-untyped-def]
+    """Poll until `condition()` is truthy; a worker that exited early fails with its log."""
     while time.monotonic() < deadline:
-        if (got := what()):
-            return got
+        found = condition()
+        if found:
+            return found
         for p in procs:
             assert p.poll() is None, log.read_text()
         time.sleep(0.05)
-    raise AssertionError(f"waited {seconds} s in vain\n{log.read_text()}")
+    raise AssertionError("timed out\n" + log.read_text())
 
 
-@pytest.mark.timeout(240)
-def test_a_check_whose_worker_is_killed_is_taken_over_after_its_lease_and_run_once(
+def _stop(proc: subprocess.Popen, sig: int) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, sig)
+    proc.wait(timeout=60)
+
+
+@pytest.mark.timeout(180)
+def test_a_check_whose_worker_is_killed_mid_run_is_taken_over_after_the_lease_and_runs_once(
         system, tmp_path: Path, db_url: str) -> None:
-    _archive(system, tmp_path, RECORDS)
+    add_long_pdfs(system, tmp_path)
     env, log = _env(system, db_url), tmp_path / "workers.log"
-    reports = system.settings.reports_path / "verify"
-    first = _start(env, log)
+    home = system.settings.home
+    first = _start_worker(env, log)
+    second = None
     try:
-        claim = _wait(lambda: (r := row(system)) is not None and r.claimed_by and r, 90, [first], log)
+        held = _wait(lambda: (r := _row(system)) is not None and r.claimed_by and r, time.monotonic() + 90,
+                     [first], log)
         os.killpg(first.pid, signal.SIGKILL)  # mid-check: no clean-up, no release of the claim
         first.wait()
+        killed = f"{socket.gethostname()}:{first.pid}"
+        assert held.claimed_by == killed
+        dead = _row(system)
+        assert dead.claimed_by == killed and dead.runs == 0 and _verify_runs(system) == [], \
+            "the first worker finished the check before it could be killed"
+        second = _start_worker(env, log)
+        done = _wait(lambda: (r := _row(system)).runs and r, time.monotonic() + 120, [second], log)
+        time.sleep(1.0)  # a few more rounds: nothing may run it again
+        _stop(second, signal.SIGTERM)
     finally:
-        if first.poll() is None:
-            os.killpg(first.pid, signal.SIGKILL)
-    dead = row(system)
-    assert verify_runs(system) == 0 and dead.runs == 0, "the check finished before its worker was killed"
-    assert dead.claimed_by == claim.claimed_by and dead.lease_until is not None  # the claim outlives its worker
-    second = _start(env, log)
-    try:
-        done = _wait(lambda: (r := row(system)).runs and r, 120, [second], log)
-        status = subprocess.run([str(DANGAN), "worker", "status", "--json"], env=env, capture_output=True,
-                                text=True, timeout=120)
-    finally:
-        os.killpg(second.pid, signal.SIGTERM)
-        second.wait(timeout=60)
-    assert status.returncode == 0, status.stderr
-    [verify] = [t for t in json.loads(status.stdout)["schedules"] if t["task"] == "verify"]
-    assert verify["runs"] == 1 and verify["last_outcome"] == "ok" and verify["running_on"] is None
-    assert verify["last_detail"] == f"检测 {RECORDS} 件，全部通过。"
-    assert done.last_worker != dead.claimed_by and done.claimed_by is None and done.next_due > done.last_started
-    # taken over only once the dead worker's lease had run out, by the second worker
+        _stop(first, signal.SIGKILL)
+        if second is not None:
+            _stop(second, signal.SIGKILL)
+
+    taker = f"{socket.gethostname()}:{second.pid}"
+    final = _row(system)
+    assert final.runs == 1 and final.failures == 0 and final.last_outcome == "ok"
+    assert final.last_worker == taker and final.claimed_by is None and final.lease_until is None
+    assert done.last_started >= dead.lease_until  # not before the dead worker's lease ran out
+    assert final.last_finished is not None and final.next_due > final.last_started
     [takeover] = audit(system, "worker.task.takeover")
-    assert takeover["detail"]["from"] == dead.claimed_by and takeover["detail"]["worker"] == done.last_worker
-    assert done.last_started >= dead.lease_until
-    # exactly once: one verify run, one audit entry each, one report and no half-written file
-    assert verify_runs(system) == 1
-    [ran] = audit(system, "worker.task")
-    assert ran["target"] == "verify" and ran["detail"]["worker"] == done.last_worker
-    assert len(audit(system, "record.verify")) == 1
-    assert sorted(p.name for p in reports.iterdir()) == ["verify-000001.json", "verify-000001.pdf"]
-    assert json.loads((reports / "verify-000001.json").read_text("utf-8"))["checked"] == RECORDS
+    assert takeover["target"] == "verify"
+    assert takeover["detail"] == {"from": killed, "worker": taker}
+    [outcome] = audit(system, "worker.task")  # one outcome, from the worker that took over
+    assert outcome["outcome"] == "ok" and outcome["detail"]["worker"] == taker
+    [check] = audit(system, "record.verify")  # one 四性 run: the killed one filed nothing
+    [run] = _verify_runs(system)
+    assert check["detail"]["run"] == run.id and run.checked == RECORDS and run.failed == 0
+    reports = home / "reports" / "verify"
+    assert sorted(p.name for p in reports.iterdir()) == [f"verify-{run.id:06d}.json", f"verify-{run.id:06d}.pdf"]
+    assert json.loads((reports / f"verify-{run.id:06d}.json").read_text(encoding="utf-8"))["checked"] == RECORDS
+    # the killed check's decrypted scratch copy does not outlive it
+    assert [p.name for p in (home / "tmp").glob("verify-*")] == []
+
+    status = subprocess.run([str(DANGAN), "worker", "status", "--json"], env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert status.returncode == 0, status.stderr
+    [verify] = [s for s in json.loads(status.stdout)["schedules"] if s["task"] == "verify"]
+    assert verify["runs"] == 1 and verify["last_outcome"] == "ok" and verify["running_on"] is None
+    assert verify["last_detail"] == f"检测 {RECORDS} 件，全部通过。" and verify["failures"] == 0
+    assert verify["last_started"] == done.last_started.isoformat(timespec="seconds") + "Z"
