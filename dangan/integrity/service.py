@@ -21,7 +21,6 @@ import datetime as dt
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from dangan.archive.permissions import Actor
 from dangan.errors import DanganError, IntegrityError, InvalidInput, NotFound, PermissionDenied
 from dangan.ingest import checks as lib
 from dangan.integrity import pdf
+from dangan.integrity import scratch as scratch_files
 from dangan.integrity.models import VerifyRun, VerifyState
 
 # pages_complete needs a full extraction (OCR); opens_and_renders already draws every page
@@ -99,6 +99,7 @@ class VerifyService:
             todo = scope
         scratch = self.system.settings.home / "tmp"
         scratch.mkdir(mode=0o700, exist_ok=True)
+        scratch_files.sweep(scratch)  # a killed run's decrypted copy goes before this run starts
         metas = {r.id: _meta(self.system, r) for r in scope}
         results: dict[str, dict] = {}
         new_states: dict[str, dict] = {}
@@ -233,7 +234,7 @@ class VerifyService:
         except DanganError as exc:
             extra["decrypt_error"] = f"无法用本档案的密钥解开数据密钥：{exc}"
             return None
-        fd, tmp = (tempfile.mkstemp(prefix="verify-", dir=scratch) if want_file else (None, None))
+        fd, tmp = scratch_files.make(scratch) if want_file else (None, None)
         digest = hashlib.sha256()
         size = 0
         out = os.fdopen(fd, "wb") if fd is not None else None

@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
-import socket
 
 import pytest
 
 from dangan.errors import Conflict, PermissionDenied
 from dangan.loans.notify import LogNotifier, SmtpNotifier
+from tests.smtp_inbox import smtp_inbox
 
 
 def _overdue_loan(system, lend, who: str = "sun") -> str:
@@ -34,34 +34,16 @@ def test_reminders_go_to_the_log_and_are_events_in_the_ledger(system, lend):
 
 
 def test_reminders_by_smtp_reach_a_real_mail_server(sqlite_system, tmp_path):
-    from aiosmtpd.controller import Controller
-
     from tests.loans.conftest import Clock, add_record
-
-    class Inbox:
-        def __init__(self) -> None:
-            self.messages: list = []
-
-        async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
-            self.messages.append(envelope)
-            return "250 OK"
 
     system = sqlite_system
     system.loans.clock = Clock(dt.datetime(2026, 3, 2, 9))
     system.users.add(system.actor("secofficer"), "sun", ["staff"], "internal", "客服部")
     lend = {"a": add_record(system, "电梯维修记录"), "who": system.actor}
     lid = _overdue_loan(system, lend)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with smtp_inbox() as (inbox, port):
         sent = system.loans.remind(system.actor("wang"), SmtpNotifier("127.0.0.1", port, "archive@wy.example",
                                                                       "wy.example"), dt.date(2026, 3, 10))
-    finally:
-        controller.stop()
     assert sent[0]["to"] == "sun@wy.example"
     [msg] = inbox.messages
     assert msg.rcpt_tos == ["sun@wy.example"]

@@ -12,7 +12,6 @@ import datetime as dt
 import io
 import json
 import os
-import socket
 import subprocess
 import threading
 import time
@@ -33,6 +32,7 @@ from dangan.worker.models import ScheduledTask
 from dangan.worker.plans import Plan
 from dangan.worker.schedule import Scheduler, schedule_status
 from tests.cli.conftest import Cli
+from tests.smtp_inbox import smtp_inbox
 from tests.worker.test_worker import DANGAN, ROOT, queue
 
 T0 = dt.datetime(2030, 4, 20, 9, 0)
@@ -387,30 +387,12 @@ def test_a_failed_check_is_mailed_when_the_loans_mail_settings_name_a_server(sys
     from email import message_from_bytes
     from email.policy import default
 
-    from aiosmtpd.controller import Controller
-
-    class Inbox:
-        def __init__(self) -> None:
-            self.messages: list = []
-
-        async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
-            self.messages.append(envelope)
-            return "250 OK"
-
     configure(system)
     bad = add(system)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with smtp_inbox() as (inbox, port):
         system.loans.rules = replace(system.loans.rules, smtp_host="127.0.0.1", smtp_port=port,
                                      mail_domain="wy.example", mail_from="archive@wy.example")
         [result] = Scheduler(system, "w1", now=Clock(T0), lease=60).tick()  # the notifier the settings make
-    finally:
-        controller.stop()
     assert result["outcome"] == "failed" and result["notified"] == ["audit1@wy.example"]
     [msg] = inbox.messages
     mail = message_from_bytes(msg.content, policy=default)
