@@ -8,11 +8,13 @@ configured person, and shapes what came back into an outcome, report files and a
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
 import json
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,10 +47,17 @@ class Task:
     run: Callable[[Any, Actor, dt.datetime], Outcome]  # (scheduler, actor, occurrence)
 
 
+STALE_PART_SECONDS = 3600.0  # a report is written in well under a second; an hour-old .part is orphaned
+
+
 def _write(path: Path, data: bytes) -> str:
     """Whole file or none, so a reader never sees half a report; folders made here are
     0700 and files 0600, as the data directory (reports name records and titles)."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for stale in path.parent.glob("*.part"):  # a writer killed mid-file: its name is never reused
+        with contextlib.suppress(FileNotFoundError):
+            if time.time() - stale.stat().st_mtime > STALE_PART_SECONDS:
+                stale.unlink()
     tmp = path.with_name(path.name + ".part")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as out:

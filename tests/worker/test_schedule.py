@@ -426,3 +426,18 @@ def test_a_long_check_keeps_its_claim_by_heartbeat(system, monkeypatch: pytest.M
     finally:
         other.close()
     assert tries == [] and verify_runs(system) == 1 and row(system).last_worker == "host-a:1"
+
+
+def test_a_report_file_left_half_written_by_a_killed_worker_is_removed_later(tmp_path: Path) -> None:
+    from dangan.worker.tasks import STALE_PART_SECONDS, _write
+
+    folder = tmp_path / "reports" / "verify"
+    folder.mkdir(parents=True)
+    orphan, fresh = folder / "verify-000007.json.part", folder / "verify-000009.pdf.part"
+    orphan.write_bytes(b"{\"half")
+    fresh.write_bytes(b"%PDF")  # another writer's file of a moment ago: left alone
+    old = time.time() - STALE_PART_SECONDS - 60
+    os.utime(orphan, (old, old))
+    written = _write(folder / "verify-000008.json", b"{}")
+    assert sorted(p.name for p in folder.iterdir()) == ["verify-000008.json", "verify-000009.pdf.part"]
+    assert Path(written).read_bytes() == b"{}" and oct(Path(written).stat().st_mode & 0o777) == "0o600"
