@@ -20,7 +20,7 @@ from dangan.archive.models import Record
 
 DESTROYED = "destroyed"
 #: How the web pages name each status (backend.STATUSES).
-LABELS = {"active": "在库", "queued": "待分类", "on_loan": "借出中", "on_hold": "冻结中", "destroyed": "已销毁"}
+LABELS = {"active": "正常", "queued": "待分类", "on_loan": "借出中", "on_hold": "冻结中", "destroyed": "已销毁"}
 _CHUNK = 500  # ids per IN list
 
 #: (status, a select of one column: the ids of the records that carry it now).
