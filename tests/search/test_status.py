@@ -216,7 +216,11 @@ def test_the_web_search_page_names_the_statuses_in_chinese(svc) -> None:
     html = client.get("/search", query_string={"q": ""}).get_data(as_text=True)
     assert "借出中</a> 1" in html and "正常</a> 1" in html
     html = client.get("/search", query_string={"status": "on_loan"}).get_data(as_text=True)
-    assert a in html and "共 1 件" in html
+    assert a in html and "共 1 件" in html and '<option value="on_loan" selected>借出中</option>' in html
+    bearer = system.users.new_token(system.actor("li"), "li")
+    r = app.test_client().get("/api/v1/search", query_string={"status": "on_loan"},
+                              headers={"Authorization": f"Bearer {bearer}"})
+    assert [h["archive_no"] for h in r.json["hits"]] == [a] and r.json["facets"]["status"] == {"on_loan": 1}
 
 
 @pytest.mark.elasticsearch
