@@ -36,6 +36,7 @@ from dangan.loans.custody import CustodyService
 from dangan.loans.rules import load_rules
 from dangan.loans.service import LoansService
 from dangan.retention.service import RetentionService
+from dangan.search.status import RecordStatus
 
 if TYPE_CHECKING:  # the feature services import this module's Dangan
     from dangan.handover.service import HandoverService
@@ -79,6 +80,11 @@ class Dangan:
                                 index=lambda: self.search_service.backend,
                                 search=lambda actor, q, offset, limit: [h["archive_no"] for h in self.search_service
                                                                         .search(actor, q, offset=offset, limit=limit)["hits"]])
+
+    @cached_property
+    def record_status(self) -> RecordStatus:
+        """The status search shows: a hold wins over a loan, both over `Record.status`."""
+        return RecordStatus([("on_hold", self.retention.held_ids), ("on_loan", self.loans.out_ids)])
 
     @cached_property
     def users(self) -> UsersService:

@@ -83,6 +83,12 @@ def aad(record_id: str, kind: str) -> bytes:
     return f"{record_id}|{kind}".encode()
 
 
+def reindex_later(s: Session, record_ids: Iterable[str]) -> None:
+    """Ask the search index to re-read these records, in the caller's transaction: the one
+    way any service (records, loans, holds) tells search that what it shows has changed."""
+    s.add_all(Outbox(record_id=rid, op="upsert") for rid in dict.fromkeys(record_ids))
+
+
 def sanitize_name(name: str) -> str:
     """Keep only the base name, without control characters, for display and the audit."""
     base = name.replace("\\", "/").rsplit("/", 1)[-1]
@@ -545,7 +551,7 @@ class RecordsService:
             rec.version += 1
             s.add(RecordVersion(record_id=rec.id, version=rec.version, changed_by=actor.name,
                                 reason=reason.strip(), changes=json.dumps(diff, ensure_ascii=False)))
-            s.add(Outbox(record_id=rec.id, op="upsert"))
+            reindex_later(s, [rec.id])
             s.flush()
             self.audit.append(s, actor.name, "record.confirm" if confirm else "record.edit",
                               rec.archive_no, "ok", {"changes": diff, "reason": reason.strip()})

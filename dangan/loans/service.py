@@ -15,7 +15,7 @@ import json
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import Select, and_, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.orm import Session
 
@@ -23,7 +23,7 @@ from dangan.archive.audit import AuditLog
 from dangan.archive.db import Database
 from dangan.archive.models import Record, User, utcnow
 from dangan.archive.permissions import RIGHT_NAMES, Actor
-from dangan.archive.records import RecordsService
+from dangan.archive.records import RecordsService, reindex_later
 from dangan.archive.sequences import next_value
 from dangan.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from dangan.loans.models import Incident, Loan, LoanEvent, LoanItem, PhysicalOut
@@ -211,6 +211,7 @@ class LoansService:
                               [{"record_id": r.id, "loan_id": loan.id, "since": now} for r in recs])
             except DBIntegrityError:
                 raise Conflict(f"借阅单 {loan.id} 中的原件刚被另一笔借阅借出，不能重复借出。") from None
+            reindex_later(s, [r.id for r in recs])  # search shows them 借出 from now
             loan.state = "checked_out"
             loan.started_on = now.date()
             loan.due = now.date() + dt.timedelta(days=loan.days)
@@ -250,6 +251,7 @@ class LoansService:
                 if condition != "intact" and not (note or "").strip():
                     raise InvalidInput("原件损坏或遗失时请填写说明（--note）。")
                 s.execute(delete(PhysicalOut).where(PhysicalOut.loan_id == loan.id))
+                reindex_later(s, [item.record_id for item in self._items(s, loan)])
                 if condition != "intact":
                     for item in self._items(s, loan):
                         s.add(Incident(loan_id=loan.id, record_id=item.record_id, kind=condition,
@@ -608,6 +610,14 @@ class LoansService:
                                                  Loan.state == "approved", Loan.due >= today)).all():
                     out.setdefault(rid, lid)
         return out
+
+    @staticmethod
+    def out_ids() -> Select:
+        """The records search shows as 借出 (on_loan): a paper original out of the archive
+        on a physical loan. An electronic view or copy loan takes nothing out (several
+        readers may hold one at once) and ends by itself with no event to mark it, so it
+        does not change the record's status."""
+        return select(PhysicalOut.record_id)
 
     def grants(self, actor: Actor, rec: Record, action: str) -> bool:
         """The RecordsService hook: an approved view or copy loan lets its borrower read

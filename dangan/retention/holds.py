@@ -7,13 +7,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from dangan.archive import codes as codes_mod
 from dangan.archive import shred
 from dangan.archive.models import Record, utcnow
 from dangan.archive.permissions import Actor
+from dangan.archive.records import reindex_later
 from dangan.errors import Conflict, InvalidInput, NotFound
 from dangan.retention.base import (
     ServiceBase,
@@ -29,6 +30,11 @@ from dangan.retention.models import (
 
 
 class Holds(ServiceBase):
+    @staticmethod
+    def held_ids() -> Select:
+        """The records search shows as 冻结 (on_hold): under at least one hold not released."""
+        return select(HoldItem.record_id).join(Hold, Hold.id == HoldItem.hold_id).where(Hold.released_at.is_(None))
+
     def holds_of(self, record_ids: Collection[str]) -> dict[str, list[str]]:
         """Active holds per record id (the hook the record pages use to show the hold)."""
         if not record_ids:
@@ -92,6 +98,7 @@ class Holds(ServiceBase):
                 s.add(HoldItem(hold_id=hold.id, record_id=rec.id, added_by=actor.name, added_at=utcnow()))
                 self.audit.append(s, actor.name, "hold.add", rec.archive_no or rec.provisional_no, "ok",
                                   {"hold": name})
+            reindex_later(s, [r.id for r in new])  # search shows them 冻结 from now
             voided = self._void_approvals(s, actor, [r for r in new], name)
             s.flush()
             count = s.execute(select(func.count()).select_from(HoldItem).where(
@@ -144,6 +151,7 @@ class Holds(ServiceBase):
             ids = list(s.execute(select(HoldItem.record_id).where(HoldItem.hold_id == hold.id)).scalars())
             s.flush()
             still = self._held_map(s, ids)
+            reindex_later(s, [i for i in ids if i not in still])  # no longer 冻结 in search
             self.audit.append(s, actor.name, "hold.release", name, "ok",
                               {"records": len(ids), "reason": hold.release_reason})
             out = self._describe_hold(hold, len(ids))

@@ -161,7 +161,7 @@ class SearchService:
             Record.category.in_(visible), Record.archive_no.is_not(None), Record.security.in_(above),
             Record.status != "destroyed"]  # a destroyed record has nothing left to lend
         if status:
-            where.append(Record.status.in_(status))
+            where.append(self.system.record_status.clause(status))
         if prefix:
             where.append(_code_match(Record.location, prefix))
         if year_from is not None:
@@ -228,8 +228,9 @@ class SearchService:
 
     # -- keeping the index in step ------------------------------------------------------
 
-    def _doc(self, rec, aliases: list[str]) -> IndexDoc:  # type: ignore[no-untyped-def]
-        """Metadata and PII-masked text of one record (a row with the `_DOC_COLUMNS`)."""
+    def _doc(self, rec, aliases: list[str], status: str) -> IndexDoc:  # type: ignore[no-untyped-def]
+        """Metadata and PII-masked text of one record (a row with the `_DOC_COLUMNS`);
+        `status` is the derived one (dangan.search.status), not `rec.status`."""
         if rec.provisional_no and rec.provisional_no not in aliases:
             aliases.append(rec.provisional_no)
         security = LEVELS.get(rec.security, 3)
@@ -237,7 +238,7 @@ class SearchService:
         return IndexDoc(
             record_id=rec.id, archive_no=rec.archive_no or rec.provisional_no, aliases=tuple(aliases),
             title=mask_text(rec.title)[0], category=rec.category or "unclassified", location=rec.location,
-            year=rec.year, date=rec.doc_date, security=security, status=rec.status,
+            year=rec.year, date=rec.doc_date, security=security, status=status,
             text=self._text(rec), maintenance_code=rec.maintenance_code,
             store_text=withhold is None or security < withhold)
 
@@ -252,8 +253,9 @@ class SearchService:
         return mask_text(text)[0]
 
     def load_docs(self, record_ids: list[str]) -> list[IndexDoc]:
-        """Index documents for these records, as they are in the database now (aliases in
-        one query for the batch; decryption happens after the read transaction ends)."""
+        """Index documents for these records, as they are in the database now (aliases and
+        each status mark in one query for the batch; decryption happens after the read
+        transaction ends)."""
         if not record_ids:
             return []
         aliases: dict[str, list[str]] = defaultdict(list)
@@ -263,7 +265,8 @@ class SearchService:
             for alias, rid in s.execute(select(ArchiveAlias.alias, ArchiveAlias.record_id)
                                         .where(ArchiveAlias.record_id.in_([r.id for r in rows]))):
                 aliases[rid].append(alias)
-        return [self._doc(row, aliases[row.id]) for row in rows]
+            status = self.system.record_status.of(s, [(r.id, r.status) for r in rows])
+        return [self._doc(row, aliases[row.id], status[row.id]) for row in rows]
 
     def sync(self, limit: int | None = None, workers: int | None = None) -> int:
         """Apply pending outbox rows to the index; safe to run again or concurrently.

@@ -28,6 +28,7 @@ from werkzeug.routing import BuildError
 from dangan.archive.permissions import LEVEL_NAMES, RIGHT_NAMES, ROLES
 from dangan.archive.pii import mask_text
 from dangan.errors import DanganError, InvalidInput
+from dangan.search.status import LABELS as STATUS_LABELS
 from dangan.web import (
     admin_pages,
     api,
@@ -145,7 +146,7 @@ def create_app(system, start_drain: bool = False) -> Flask:  # type: ignore[no-u
     app.session_interface = _SessionInterface()
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.jinja_env.globals.update(csrf_token=csrf_token, level_names=LEVEL_NAMES, role_names=ROLES,
-                                 right_names=RIGHT_NAMES, nav=nav)
+                                 right_names=RIGHT_NAMES, status_labels=STATUS_LABELS, nav=nav)
     for blueprint, prefix in BLUEPRINTS:
         app.register_blueprint(blueprint, url_prefix=prefix)
     if os.environ.get("DANGAN_WEB_PROXY") == "1":  # behind one TLS-terminating proxy: trust its headers

@@ -278,7 +278,7 @@ def search() -> ResponseReturnValue:
                            pages=max(1, -(-max(result["total"], result["catalogue_total"]) // PAGE)),
                            scheme=svc.scheme,
                            args=request.args, category=request.args.get("category"),
-                           location=request.args.get("location"))
+                           location=request.args.get("location"), status=request.args.get("status"))
 
 
 @bp.route("/browse")
