@@ -29,7 +29,7 @@ from dangan.archive.audit import AuditLog
 from dangan.archive.db import Database
 from dangan.archive.derived_keys import BLIND_INDEX, DerivedKeys
 from dangan.archive.keyring import Keyring
-from dangan.archive.models import ArchiveAlias, BlindIndex, Outbox, Record, RecordVersion, utcnow
+from dangan.archive.models import ArchiveAlias, BlindIndex, Outbox, Record, RecordVersion, table_of, utcnow
 from dangan.archive.permissions import LEVELS, RIGHT_NAMES, Actor
 from dangan.archive.pii import text_tokens
 from dangan.archive.scheme import Scheme
@@ -277,11 +277,11 @@ class RecordsService:
         else:
             row["archive_no"] = self._number(s, row["category"], row["location"], year or now.year)
         conn = s.connection()
-        conn.execute(Record.__table__.insert(), [row])
+        conn.execute(table_of(Record).insert(), [row])
         tokens = self._blind_tokens(s, record_id, data) if data.pii_tokens else []
         if tokens:
-            conn.execute(BlindIndex.__table__.insert(), tokens)
-        conn.execute(Outbox.__table__.insert(), [{"record_id": record_id, "op": "upsert", "created_at": now}])
+            conn.execute(table_of(BlindIndex).insert(), tokens)
+        conn.execute(table_of(Outbox).insert(), [{"record_id": record_id, "op": "upsert", "created_at": now}])
         self.audit.append(s, actor.name, "record.ingest", row["archive_no"] or row["provisional_no"],
                           "ok", {"record_id": record_id, "sha256": row["sha256"], "size": row["size"],
                                  "media_type": data.media_type, "queued": queued, "paper_only": enc is None})

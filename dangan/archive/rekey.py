@@ -29,7 +29,7 @@ from dangan.archive.audit import AuditLog
 from dangan.archive.db import Database
 from dangan.archive.derived_keys import BLIND_INDEX, CLASSIFIER_CACHE, PURPOSES, DerivedKeys
 from dangan.archive.keyring import Keyring
-from dangan.archive.models import AuditEntry, BlindIndex, DerivedKey, Meta, Record, utcnow
+from dangan.archive.models import AuditEntry, BlindIndex, DerivedKey, Meta, Record, table_of, utcnow
 from dangan.archive.permissions import Actor
 from dangan.archive.pii import text_tokens
 from dangan.archive.records import RecordsService
@@ -160,7 +160,7 @@ class KeysService:
         rows = [{"token": t, "record_id": rid, "kind": k, "generation": generation}
                 for rid, pairs in made.items() if rid in alive for k, t in pairs]
         if rows:
-            s.execute(BlindIndex.__table__.insert(), rows)
+            s.execute(table_of(BlindIndex).insert(), rows)
         return len(rows)
 
     def _catch_up(self, old: int, new: int) -> tuple[int, int]:

@@ -28,7 +28,7 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
-from dangan.archive.models import ArchiveAlias, AuditEntry, Record, utcnow
+from dangan.archive.models import ArchiveAlias, AuditEntry, Record, table_of, utcnow
 from dangan.archive.permissions import Actor
 from dangan.errors import DanganError, IntegrityError, InvalidInput, NotFound, PermissionDenied
 from dangan.ingest import checks as lib
@@ -75,7 +75,7 @@ class VerifyService:
         db = self.system.db
         with db.read() as s:
             # plain rows, not ORM objects: a run over 100,000 records pays per attribute
-            table = Record.__table__
+            table = table_of(Record)
             if refs is not None:
                 ids = [self.system.records.find(s, r).id for r in refs]
                 rows = {r.id: r for r in s.execute(select(table).where(table.c.id.in_(ids)))}
@@ -84,7 +84,7 @@ class VerifyService:
             else:
                 everything = list(s.execute(select(table).order_by(table.c.ingested_at, table.c.id)))
                 scope = [r for r in everything if r.status != "destroyed"]
-            states = {st.record_id: st for st in s.execute(select(VerifyState.__table__))}
+            states = {st.record_id: st for st in s.execute(select(table_of(VerifyState)))}
             aliases: dict[str, list[str]] = {}
             for alias, rid in s.execute(select(ArchiveAlias.alias, ArchiveAlias.record_id)):
                 aliases.setdefault(rid, []).append(alias)
@@ -164,7 +164,7 @@ class VerifyService:
                     "details": "{}" if all(v is True for v in details.values())
                     else json.dumps(details, ensure_ascii=False)})
             if rows:
-                s.execute(VerifyState.__table__.insert(), rows)
+                s.execute(table_of(VerifyState).insert(), rows)
             bad = [r["archive_no"] for r in failures]
             self.system.audit.append(s, actor.name, "record.verify", None, "ok" if not bad else "failed",
                                      {"run": run.id, "mode": mode, "records": len(todo),
