@@ -8,6 +8,7 @@ to them and removed again if the row cannot be committed.
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import hashlib
 import json
@@ -17,7 +18,7 @@ import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
@@ -260,7 +261,7 @@ class RecordsService:
         queued = data.queue or category is None or data.location is None
         year = data.doc_date.year if data.doc_date else None
         period, until = self._retention(category.key if category else None, data.doc_date or now.date())
-        row = dict(
+        row: dict[str, Any] = dict(  # one Core insert row: mixed column types
             id=record_id, archive_no=None, provisional_no=None, title=data.title,
             category=category.key if category else None, location=data.location, year=year,
             doc_date=data.doc_date, responsible=data.responsible, maintenance_code=data.maintenance_code,
@@ -315,6 +316,8 @@ class RecordsService:
         return f"DFL-{year}-{next_value(s, f'provisional|{year}'):06d}"
 
     def _allocate_archive_no(self, s: Session, rec: Record, today: dt.date) -> str:
+        # Callers number only filed records: confirm() checked both, renumbering keeps them.
+        assert rec.category is not None and rec.location is not None
         return self._number(s, rec.category, rec.location, rec.year or today.year)
 
     def _number(self, s: Session, category_key: str, location: str, year: int) -> str:
@@ -372,6 +375,8 @@ class RecordsService:
 
     def _dek(self, rec: Record) -> bytes:
         suite = crypto.get_suite(rec.suite)
+        # Only records with encrypted content are read; they always carry a wrapped DEK.
+        assert rec.kek_id is not None and rec.wrapped_dek is not None
         return crypto.unwrap_dek(suite, self.keyring.kek(rec.kek_id), rec.wrapped_dek,
                                  rec.id.encode())
 
@@ -574,7 +579,7 @@ class RecordsService:
         held = self.holds([r.id for r in rows])
         return total, [{**self.describe(r), "holds": held.get(r.id, [])} for r in rows]
 
-    def review_queue(self, actor: Actor, limit: int = 50) -> list[dict]:
+    def review_queue(self, actor: Actor, limit: int = 50) -> builtins.list[dict]:
         """The 待分类 queue, oldest first."""
         self.require(actor, "review")
         with self.db.read() as s:
@@ -594,6 +599,8 @@ class RecordsService:
                                       .limit(batch)).scalars())
                 for rec in rows:
                     suite = crypto.get_suite(rec.suite)
+                    # kek_id != new excludes NULL (paper-only) rows; a kek_id comes with its DEK.
+                    assert rec.kek_id is not None and rec.wrapped_dek is not None
                     dek = crypto.unwrap_dek(suite, self.keyring.kek(rec.kek_id), rec.wrapped_dek,
                                             rec.id.encode())
                     rec.wrapped_dek = crypto.wrap_dek(suite, new_kek, dek, rec.id.encode())

@@ -21,8 +21,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import delete, exists, func, select
+from sqlalchemy import CursorResult, delete, exists, func, select
 from sqlalchemy.orm import aliased
 
 from dangan.archive.audit import AuditLog
@@ -105,7 +106,9 @@ class KeysService:
             self._switch(old, new)
         caught2, _ = self._catch_up(old, new)  # writers that held the old generation
         with self.db.session() as s:
-            removed = s.execute(delete(BlindIndex).where(BlindIndex.generation == old)).rowcount or 0
+            # Session.execute is typed as Result; a DELETE returns a CursorResult (rowcount).
+            deleted = cast(CursorResult[Any], s.execute(delete(BlindIndex).where(BlindIndex.generation == old)))
+            removed = deleted.rowcount or 0
             previous = self.keys.row(s, BLIND_INDEX, old)
             if previous.state != "retired":  # (another run may have finished first)
                 self.keys.retire(previous)
