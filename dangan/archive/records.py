@@ -375,9 +375,9 @@ class RecordsService:
 
     def _dek(self, rec: Record) -> bytes:
         suite = crypto.get_suite(rec.suite)
-        # Only records with encrypted content are read; they always carry a wrapped DEK.
-        assert rec.kek_id is not None and rec.wrapped_dek is not None
-        return crypto.unwrap_dek(suite, self.keyring.kek(rec.kek_id), rec.wrapped_dek,
+        kek = self.keyring.kek(rec.kek_id)  # a shredded record (kek_id None) raises NotFound here
+        assert rec.wrapped_dek is not None  # shredding clears it together with kek_id
+        return crypto.unwrap_dek(suite, kek, rec.wrapped_dek,
                                  rec.id.encode())
 
     def read_text_pages(self, rec: Record) -> list[dict]:
