@@ -81,9 +81,9 @@ def appraise(c: Ctx, archive_nos: tuple[str, ...], decision: str, years: int | N
              as_json: bool) -> None:
     """鉴定：销毁、延长 N 年或永久保管（可一次鉴定多件，全部成功或全部不改）。"""
     rows = c.system.retention.appraise(c.actor(), list(archive_nos), decision, reason, years)
-    emit(rows if len(rows) > 1 else rows[0], as_json, lambda d: each(
-        lambda r: click.echo(f"已鉴定 {r['archive_no']}：{r['decision']}" + (f"，保管至 {r['until']}" if r["until"] else "")))(
-        d if isinstance(d, list) else [d]))
+    show = each(lambda r: click.echo(f"已鉴定 {r['archive_no']}：{r['decision']}"
+                                     + (f"，保管至 {r['until']}" if r["until"] else "")))
+    emit(rows if len(rows) > 1 else rows[0], as_json, lambda d: show(d if isinstance(d, list) else [d]))
 
 
 @retention.command("event")
