@@ -10,8 +10,10 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 from dangan.errors import InvalidInput
 
@@ -209,19 +211,21 @@ _PATTERNS = {"worker_verify_every": _EVERY, "worker_remind_every": _EVERY,
 _LEVELS = {"public": 0, "internal": 1, "confidential": 2, "secret": 3}
 
 
-def resolve_home(home: str | os.PathLike | None = None, env: dict | None = None) -> Path:
+def resolve_home(home: str | os.PathLike | None = None, env: Mapping[str, str] | None = None) -> Path:
     """`--home`, else $DANGAN_HOME, else ./dangan-data (CONTRACT.md)."""
-    env = os.environ if env is None else env
-    return Path(home or env.get("DANGAN_HOME") or "dangan-data").absolute()
+    source: Mapping[str, str] = os.environ if env is None else env
+    return Path(home or source.get("DANGAN_HOME") or "dangan-data").absolute()
 
 
-def _coerce(name: str, value: object, source: str) -> object:
+def _coerce(name: str, value: Any, source: str) -> object:
+    """`value` is whatever TOML or the environment gave (Any: a wrong type raises
+    TypeError/ValueError below and becomes the Chinese error)."""
     kind = {f.name: f.type for f in fields(Settings)}[name]
     try:
         if kind == "int":
-            return int(value)  # type: ignore[arg-type]
+            return int(value)
         if kind == "float":
-            return float(value)  # type: ignore[arg-type]
+            return float(value)
         if kind == "bool":
             if isinstance(value, bool):
                 return value
@@ -244,12 +248,13 @@ def _coerce(name: str, value: object, source: str) -> object:
     return value
 
 
-def load_settings(home: str | os.PathLike | None = None, env: dict | None = None) -> Settings:
+def load_settings(home: str | os.PathLike | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """Read <home>/dangan.toml (if present) and the environment."""
     env = dict(os.environ if env is None else env)
     root = resolve_home(home, env)
     settings = Settings(home=root)
-    values: dict[str, object] = {}
+    # Any: each value was coerced to its own field's type by _coerce.
+    values: dict[str, Any] = {}
     path = root / CONFIG_NAME
     if path.exists():
         try:

@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from dangan.archive.models import AuditEntry, AuditHead
+from dangan.archive.models import AuditEntry, AuditHead, table_of
 
 GENESIS = "0" * 64
-_LOG = AuditEntry.__table__
-_HEAD = AuditHead.__table__
+_LOG = table_of(AuditEntry)
+_HEAD = table_of(AuditHead)
 _SELECT_HEAD = select(_HEAD.c.last_id, _HEAD.c.last_hash).where(_HEAD.c.id == 1).with_for_update()
 _INSERT_ENTRY = _LOG.insert()
 _UPDATE_HEAD = _HEAD.update().where(_HEAD.c.id == 1).values(last_id=bindparam("new_id"),

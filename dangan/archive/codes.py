@@ -791,7 +791,8 @@ def _from_address(m: re.Match[str], by_name: Mapping[str, str], default_project:
         numbers.append(value)
     if source == "default" and len(numbers) < 2 and not building_only_default:
         return "只写了楼栋，又没有项目：无法可靠定位"
-    return LocationCode.of(project, *numbers, codes=codes), source
+    building, unit, room = [*numbers, None, None, None][:3]  # building, unit, room as read
+    return LocationCode.of(project, building, unit, room, codes=codes), source
 
 
 def find_addresses(text: str, projects: Sequence[ProjectRef] = (), default_project: str | None = None,
@@ -822,9 +823,9 @@ def find_addresses(text: str, projects: Sequence[ProjectRef] = (), default_proje
             loc = LocationCode(by_name[m.group()])
             candidates.append(AddressMatch(loc, m.start(), m.end(), m.group(), "name"))
     for m in _code_regex(codes.separator).finditer(text):
-        loc = _location_or_problem(m.group(), codes)
-        if isinstance(loc, LocationCode):
-            candidates.append(AddressMatch(loc, m.start(), m.end(), m.group(), "letter", "code"))
+        found = _location_or_problem(m.group(), codes)
+        if isinstance(found, LocationCode):
+            candidates.append(AddressMatch(found, m.start(), m.end(), m.group(), "letter", "code"))
     chosen: list[AddressMatch] = []
     for c in sorted(candidates, key=lambda c: (c.start - c.end, c.start)):
         if all(c.end <= o.start or o.end <= c.start for o in chosen):

@@ -398,8 +398,9 @@ class Encryptor:
         try:
             while True:
                 slot = index % depth
-                if pending[slot] is not None:
-                    pending[slot].result()  # the hash of segment index-depth is done with this buffer
+                waiting = pending[slot]
+                if waiting is not None:
+                    waiting.result()  # the hash of segment index-depth is done with this buffer
                     pending[slot] = None
                 if slot == len(buffers):
                     buffers.append(bytearray(seg))  # grown on demand: small objects need one

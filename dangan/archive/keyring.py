@@ -218,14 +218,12 @@ class Keyring:
     def __contains__(self, kek_id: object) -> bool:
         return kek_id in self._keks
 
-    def kek(self, kek_id: str) -> bytes:
-        """The KEK with this id; NotFound if it was never here or has been retired."""
-        try:
+    def kek(self, kek_id: str | None) -> bytes:
+        """The KEK with this id; NotFound if it was never here or has been retired (None:
+        a crypto-shredded record, whose key is gone)."""
+        if kek_id is not None and kek_id in self._keks:
             return self._keks[kek_id]
-        except KeyError:
-            raise NotFound(
-                f"密钥 {kek_id} 不在密钥环中：可能已被停用，或密钥文件不是加密这些档案时用的那一份"
-            ) from None
+        raise NotFound(f"密钥 {kek_id} 不在密钥环中：可能已被停用，或密钥文件不是加密这些档案时用的那一份")
 
     @property
     def active_kek(self) -> bytes:

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Table,
     Text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -27,6 +28,16 @@ def utcnow() -> dt.datetime:
 
 class Base(DeclarativeBase):
     pass
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Core Table of a mapped class, for bulk Core statements.
+
+    SQLAlchemy types `__table__` as FromClause (a mapping may target a select); every
+    model here maps a plain Table, so this only tells the type checker so."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 class Meta(Base):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import re
 
 from sqlalchemy import select
@@ -51,6 +52,6 @@ class ProjectsService:
             return [{"code": p.code, "name": p.name, "type": p.type, "address": p.address}
                     for p in s.execute(select(Project).order_by(Project.code)).scalars()]
 
-    def refs(self) -> list[ProjectRef]:
+    def refs(self) -> builtins.list[ProjectRef]:
         """For address recognition: every registered estate's code and name."""
         return [ProjectRef(p["code"], p["name"]) for p in self.list()]

@@ -8,6 +8,7 @@ to them and removed again if the row cannot be committed.
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import hashlib
 import json
@@ -17,7 +18,7 @@ import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
@@ -29,7 +30,7 @@ from dangan.archive.audit import AuditLog
 from dangan.archive.db import Database
 from dangan.archive.derived_keys import BLIND_INDEX, DerivedKeys
 from dangan.archive.keyring import Keyring
-from dangan.archive.models import ArchiveAlias, BlindIndex, Outbox, Record, RecordVersion, utcnow
+from dangan.archive.models import ArchiveAlias, BlindIndex, Outbox, Record, RecordVersion, table_of, utcnow
 from dangan.archive.permissions import LEVELS, RIGHT_NAMES, Actor
 from dangan.archive.pii import text_tokens
 from dangan.archive.scheme import Scheme
@@ -266,7 +267,7 @@ class RecordsService:
         queued = data.queue or category is None or data.location is None
         year = data.doc_date.year if data.doc_date else None
         period, until = self._retention(category.key if category else None, data.doc_date or now.date())
-        row = dict(
+        row: dict[str, Any] = dict(  # one Core insert row: mixed column types
             id=record_id, archive_no=None, provisional_no=None, title=data.title,
             category=category.key if category else None, location=data.location, year=year,
             doc_date=data.doc_date, responsible=data.responsible, maintenance_code=data.maintenance_code,
@@ -283,11 +284,11 @@ class RecordsService:
         else:
             row["archive_no"] = self._number(s, row["category"], row["location"], year or now.year)
         conn = s.connection()
-        conn.execute(Record.__table__.insert(), [row])
+        conn.execute(table_of(Record).insert(), [row])
         tokens = self._blind_tokens(s, record_id, data) if data.pii_tokens else []
         if tokens:
-            conn.execute(BlindIndex.__table__.insert(), tokens)
-        conn.execute(Outbox.__table__.insert(), [{"record_id": record_id, "op": "upsert", "created_at": now}])
+            conn.execute(table_of(BlindIndex).insert(), tokens)
+        conn.execute(table_of(Outbox).insert(), [{"record_id": record_id, "op": "upsert", "created_at": now}])
         self.audit.append(s, actor.name, "record.ingest", row["archive_no"] or row["provisional_no"],
                           "ok", {"record_id": record_id, "sha256": row["sha256"], "size": row["size"],
                                  "media_type": data.media_type, "queued": queued, "paper_only": enc is None})
@@ -321,6 +322,8 @@ class RecordsService:
         return f"DFL-{year}-{next_value(s, f'provisional|{year}'):06d}"
 
     def _allocate_archive_no(self, s: Session, rec: Record, today: dt.date) -> str:
+        # Callers number only filed records: confirm() checked both, renumbering keeps them.
+        assert rec.category is not None and rec.location is not None
         return self._number(s, rec.category, rec.location, rec.year or today.year)
 
     def _number(self, s: Session, category_key: str, location: str, year: int) -> str:
@@ -378,7 +381,9 @@ class RecordsService:
 
     def _dek(self, rec: Record) -> bytes:
         suite = crypto.get_suite(rec.suite)
-        return crypto.unwrap_dek(suite, self.keyring.kek(rec.kek_id), rec.wrapped_dek,
+        kek = self.keyring.kek(rec.kek_id)  # a shredded record (kek_id None) raises NotFound here
+        assert rec.wrapped_dek is not None  # shredding clears it together with kek_id
+        return crypto.unwrap_dek(suite, kek, rec.wrapped_dek,
                                  rec.id.encode())
 
     def read_text_pages(self, rec: Record) -> list[dict]:
@@ -580,7 +585,7 @@ class RecordsService:
         held = self.holds([r.id for r in rows])
         return total, [{**self.describe(r), "holds": held.get(r.id, [])} for r in rows]
 
-    def review_queue(self, actor: Actor, limit: int = 50) -> list[dict]:
+    def review_queue(self, actor: Actor, limit: int = 50) -> builtins.list[dict]:
         """The 待分类 queue, oldest first."""
         self.require(actor, "review")
         with self.db.read() as s:
@@ -600,6 +605,8 @@ class RecordsService:
                                       .limit(batch)).scalars())
                 for rec in rows:
                     suite = crypto.get_suite(rec.suite)
+                    # kek_id != new excludes NULL (paper-only) rows; a kek_id comes with its DEK.
+                    assert rec.kek_id is not None and rec.wrapped_dek is not None
                     dek = crypto.unwrap_dek(suite, self.keyring.kek(rec.kek_id), rec.wrapped_dek,
                                             rec.id.encode())
                     rec.wrapped_dek = crypto.wrap_dek(suite, new_kek, dek, rec.id.encode())

@@ -21,15 +21,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import delete, exists, func, select
+from sqlalchemy import CursorResult, delete, exists, func, select
 from sqlalchemy.orm import aliased
 
 from dangan.archive.audit import AuditLog
 from dangan.archive.db import Database
 from dangan.archive.derived_keys import BLIND_INDEX, CLASSIFIER_CACHE, PURPOSES, DerivedKeys
 from dangan.archive.keyring import Keyring
-from dangan.archive.models import AuditEntry, BlindIndex, DerivedKey, Meta, Record, utcnow
+from dangan.archive.models import AuditEntry, BlindIndex, DerivedKey, Meta, Record, table_of, utcnow
 from dangan.archive.permissions import Actor
 from dangan.archive.pii import text_tokens
 from dangan.archive.records import RecordsService
@@ -105,7 +106,9 @@ class KeysService:
             self._switch(old, new)
         caught2, _ = self._catch_up(old, new)  # writers that held the old generation
         with self.db.session() as s:
-            removed = s.execute(delete(BlindIndex).where(BlindIndex.generation == old)).rowcount or 0
+            # Session.execute is typed as Result; a DELETE returns a CursorResult (rowcount).
+            deleted = cast(CursorResult[Any], s.execute(delete(BlindIndex).where(BlindIndex.generation == old)))
+            removed = deleted.rowcount or 0
             previous = self.keys.row(s, BLIND_INDEX, old)
             if previous.state != "retired":  # (another run may have finished first)
                 self.keys.retire(previous)
@@ -160,7 +163,7 @@ class KeysService:
         rows = [{"token": t, "record_id": rid, "kind": k, "generation": generation}
                 for rid, pairs in made.items() if rid in alive for k, t in pairs]
         if rows:
-            s.execute(BlindIndex.__table__.insert(), rows)
+            s.execute(table_of(BlindIndex).insert(), rows)
         return len(rows)
 
     def _catch_up(self, old: int, new: int) -> tuple[int, int]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal, NoReturn
+from typing import Any, Literal, NoReturn, cast, overload
 
 from dangan.archive.codes import (
     PLACEHOLDERS,
@@ -323,8 +323,17 @@ class _Reader:
             self.fail(f"中 {key} 应写成 [[{key}]] 表数组")
         return value
 
+    @overload
+    def string(self, table: Mapping[str, Any], key: str, where: str, *, required: Literal[True] = True,
+               pattern: re.Pattern[str] | None = None, expected: str = "") -> str: ...
+
+    @overload
+    def string(self, table: Mapping[str, Any], key: str, where: str, *, required: bool,
+               pattern: re.Pattern[str] | None = None, expected: str = "") -> str | None: ...
+
     def string(self, table: Mapping[str, Any], key: str, where: str, *, required: bool = True,
                pattern: re.Pattern[str] | None = None, expected: str = "") -> str | None:
+        """A required field is never None: a missing one fails (overloads tell mypy so)."""
         if key not in table:
             if required:
                 self.fail(f"{_in(where)}缺少字段 {key}")
@@ -507,7 +516,7 @@ def _parse(text: str, file_name: str, path: Path | None) -> Scheme:
         if not isinstance(catalogue, str) or catalogue not in CATALOGUE:
             r.fail(f"{_in(where)}的 catalogue {_show(catalogue)} 未知：可选 {'、'.join(CATALOGUE)}")
         categories.append(Category(key, code, cname, description, years, trigger,
-                                   by_level_key[sec_key], tuple(keywords), catalogue))
+                                   by_level_key[sec_key], tuple(keywords), cast(Catalogue, catalogue)))
 
     codes = CodeScheme(
         separator=separator or "-",

@@ -12,15 +12,15 @@ from sqlalchemy import bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from dangan.archive.models import Sequence
+from dangan.archive.models import Sequence, table_of
 
 
 def _statement(dialect: str):  # type: ignore[no-untyped-def]
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(Sequence.__table__).values(scope=bindparam("scope"), last=1)
+    stmt = insert(table_of(Sequence)).values(scope=bindparam("scope"), last=1)
     return stmt.on_conflict_do_update(index_elements=["scope"],
-                                      set_={"last": Sequence.__table__.c.last + 1}).returning(
-        Sequence.__table__.c.last)
+                                      set_={"last": table_of(Sequence).c.last + 1}).returning(
+        table_of(Sequence).c.last)
 
 
 _STATEMENTS = {name: _statement(name) for name in ("sqlite", "postgresql")}

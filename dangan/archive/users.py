@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import secrets
 
@@ -158,8 +159,8 @@ class UsersService:
             self.audit.append(s, actor.name, "user.token", name, "ok")
             return token
 
-    def update(self, actor: Actor, name: str, roles: list[str] | None = None,
-               clearance: str | None = None, categories: list[str] | None = None,
+    def update(self, actor: Actor, name: str, roles: builtins.list[str] | None = None,
+               clearance: str | None = None, categories: builtins.list[str] | None = None,
                department: str | None = None, active: bool | None = None,
                all_categories: bool = False) -> dict:
         """Change a user's roles, clearance, category rights or status (security officer only).

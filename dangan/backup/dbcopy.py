@@ -136,7 +136,7 @@ def check(dump_dir: Path, manifest: dict) -> None:
 
 def load(engine: Engine, dump_dir: Path, manifest: dict,
          skip: Callable[[str, dict], bool] | None = None,
-         after: Callable[[Connection], None] | None = None) -> dict[str, int]:
+         after: Callable[[Connection], object] | None = None) -> dict[str, int]:
     """Insert the dumped rows into the (migrated, empty) database; one transaction, which
     `after(conn)` may add to (a marker that commits with the rows)."""
     target = {t.name: t for t in tables(engine)}

@@ -39,7 +39,9 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 
@@ -97,7 +99,8 @@ class RestoreReport:
         return dict(self.__dict__)
 
 
-def _json(store: ObjectStore, key: str, default: object = None) -> object:
+def _json(store: ObjectStore, key: str, default: Any = None) -> Any:
+    """A JSON document of the backup (Any, as json.loads: callers check its shape)."""
     try:
         return json.loads(store.get_bytes(key))
     except NotFound:
@@ -162,7 +165,7 @@ class BackupService:
             tables = dbcopy.dump(system.db.engine, Path(tmp))
             for info in tables.values():
                 with open(Path(tmp) / info["file"], "rb") as fh:
-                    target.put(f"{base}/db/{info['file']}", iter(lambda fh=fh: fh.read(1 << 20), b""))
+                    target.put(f"{base}/db/{info['file']}", iter(partial(fh.read, 1 << 20), b""))
         report.tables = len(tables)
         report.rows = sum(t["rows"] for t in tables.values())
 
@@ -225,7 +228,7 @@ class BackupService:
                     "kek_fingerprint": system.keyring.fingerprint(system.keyring.active_id),
                     "report": report.as_dict()}
         _put_json(target, f"{base}/manifest.json", manifest)
-        doc = known if isinstance(known, dict) else {"format": FORMAT, "version": 1, "snapshots": []}
+        doc: dict[str, Any] = known if isinstance(known, dict) else {"format": FORMAT, "version": 1, "snapshots": []}
         doc["snapshots"] = [*doc.get("snapshots", []), {"name": name, "created": manifest["created"],
                                                        "rows": report.rows, "objects": len(src_keys)}]
         _put_json(target, SET_KEY, doc)

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from dangan.cli.base import JSON_OPT, Ctx, emit, handled, main, parse_date, pass_ctx
+from dangan.cli.base import JSON_OPT, Ctx, each, emit, handled, main, parse_date, pass_ctx
 
 # -- init, projects, users -------------------------------------------------------------
 
@@ -58,7 +58,7 @@ def project_list(c: Ctx, as_json: bool) -> None:
     """列出已登记的项目。"""
     c.actor()
     rows = c.system.projects.list()
-    emit(rows, as_json, lambda d: [click.echo(f"{p['code']}\t{p['name']}\t{p['type']}") for p in d])
+    emit(rows, as_json, each(lambda p: click.echo(f"{p['code']}\t{p['name']}\t{p['type']}")))
 
 
 @main.group()
@@ -96,8 +96,8 @@ def user_add(c: Ctx, name: str, roles: tuple[str, ...], clearance: str, departme
 def user_list(c: Ctx, as_json: bool) -> None:
     """列出用户。"""
     rows = c.system.users.list(c.actor())
-    emit(rows, as_json, lambda d: [click.echo(
-        f"{u['name']}\t{','.join(u['roles'])}\t{u['clearance']}\t{u['department'] or ''}") for u in d])
+    emit(rows, as_json, each(lambda u: click.echo(
+        f"{u['name']}\t{','.join(u['roles'])}\t{u['clearance']}\t{u['department'] or ''}")))
 
 
 @user.command("token")
@@ -152,9 +152,8 @@ def audit_verify(c: Ctx, as_json: bool) -> None:
 def audit_log(c: Ctx, action: str | None, since: str | None, limit: int | None, as_json: bool) -> None:
     """查看审计日志。"""
     rows = c.system.audit_log(c.actor(), action=action, since=parse_date(since), limit=limit)
-    emit(rows, as_json, lambda d: [click.echo(
-        f"#{r['id']}\t{r['ts'][:19]}\t{r['actor']}\t{r['action']}\t{r['target'] or ''}\t{r['outcome']}")
-        for r in d])
+    emit(rows, as_json, each(lambda r: click.echo(
+        f"#{r['id']}\t{r['ts'][:19]}\t{r['actor']}\t{r['action']}\t{r['target'] or ''}\t{r['outcome']}")))
 
 
 @main.group()

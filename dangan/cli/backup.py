@@ -13,7 +13,7 @@ from dangan.backup.migrate import migrate_archive
 from dangan.backup.recipients import Identity, load_identity, parse_recipient, write_key_pair
 from dangan.backup.service import list_snapshots, restore
 from dangan.cli.admin import keys
-from dangan.cli.base import JSON_OPT, Ctx, emit, handled, main, pass_ctx
+from dangan.cli.base import JSON_OPT, Ctx, each, emit, handled, main, pass_ctx
 from dangan.errors import InvalidInput
 
 PASSPHRASE_ENV = "DANGAN_BACKUP_PASSPHRASE"
@@ -113,8 +113,7 @@ def restore_cmd(c: Ctx, src: str, snapshot: str | None, keyring_file: str | None
 def backups_cmd(src: str, as_json: bool) -> None:
     """列出备份位置 SRC 中的快照。"""
     rows = list_snapshots(src)
-    emit(rows, as_json, lambda d: [click.echo(f"{r['name']}\t{r['created']}\t{r['rows']} 行\t{r['objects']} 个对象")
-                                   for r in d])
+    emit(rows, as_json, each(lambda r: click.echo(f"{r['name']}\t{r['created']}\t{r['rows']} 行\t{r['objects']} 个对象")))
 
 
 @main.command("migrate")

@@ -10,7 +10,7 @@ import datetime as dt
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import wraps
 from typing import Any
 
@@ -46,6 +46,17 @@ def emit(data: Any, as_json: bool, human: Callable[[Any], None] | None = None) -
         human(data)
     else:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def each(show: Callable[[Any], object]) -> Callable[[Iterable[Any]], None]:
+    """Human output for a list: call `show` on every row (a typed loop instead of a
+    list comprehension built only for its side effects)."""
+
+    def human(rows: Iterable[Any]) -> None:
+        for row in rows:
+            show(row)
+
+    return human
 
 
 def handled(fn: Callable) -> Callable:

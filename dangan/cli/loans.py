@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from dangan.cli.base import JSON_OPT, Ctx, emit, handled, main, parse_date, pass_ctx
+from dangan.cli.base import JSON_OPT, Ctx, each, emit, handled, main, parse_date, pass_ctx
 
 
 def _loan_line(d: dict) -> str:
@@ -318,8 +318,7 @@ def show_place(c: Ctx, code: str, as_json: bool) -> None:
 def move(c: Ctx, archive_nos: tuple[str, ...], to: str, reason: str | None, as_json: bool) -> None:
     """把纸质原件放入或移到某位置（留有记录）。"""
     rows = c.system.custody.move(c.actor(), archive_nos, to, reason)
-    emit(rows, as_json, lambda rs: [click.echo(f"{r['archive_no']}：{r['from'] or '（未登记）'} → {r['to']}")
-                                    for r in rs])
+    emit(rows, as_json, each(lambda r: click.echo(f"{r['archive_no']}：{r['from'] or '（未登记）'} → {r['to']}")))
 
 
 @custody.command("check")

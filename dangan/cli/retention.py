@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from dangan.cli.base import JSON_OPT, Ctx, emit, handled, main, parse_date, pass_ctx
+from dangan.cli.base import JSON_OPT, Ctx, each, emit, handled, main, parse_date, pass_ctx
 from dangan.retention.register import export
 
 # -- retention --------------------------------------------------------------------------
@@ -81,9 +81,9 @@ def appraise(c: Ctx, archive_nos: tuple[str, ...], decision: str, years: int | N
              as_json: bool) -> None:
     """鉴定：销毁、延长 N 年或永久保管（可一次鉴定多件，全部成功或全部不改）。"""
     rows = c.system.retention.appraise(c.actor(), list(archive_nos), decision, reason, years)
-    emit(rows if len(rows) > 1 else rows[0], as_json, lambda d: [
-        click.echo(f"已鉴定 {r['archive_no']}：{r['decision']}" + (f"，保管至 {r['until']}" if r["until"] else ""))
-        for r in (d if isinstance(d, list) else [d])])
+    show = each(lambda r: click.echo(f"已鉴定 {r['archive_no']}：{r['decision']}"
+                                     + (f"，保管至 {r['until']}" if r["until"] else "")))
+    emit(rows if len(rows) > 1 else rows[0], as_json, lambda d: show(d if isinstance(d, list) else [d]))
 
 
 @retention.command("event")
@@ -108,8 +108,8 @@ def event(c: Ctx, archive_no: str, event_date: str, reason: str, as_json: bool) 
 def schedule(c: Ctx, as_json: bool) -> None:
     """保管期限表（来自分类方案 scheme.toml）。"""
     rows = c.system.retention.schedule()
-    emit(rows, as_json, lambda d: [click.echo(f"{r['code']:<4} {r['name']:<10} {r['retention_label']:<6} "
-                                              f"起算：{r['trigger_label']}") for r in d])
+    emit(rows, as_json, each(lambda r: click.echo(f"{r['code']:<4} {r['name']:<10} {r['retention_label']:<6} "
+                                                f"起算：{r['trigger_label']}")))
 
 
 @retention.command("recompute")
@@ -183,7 +183,7 @@ def hold_release(c: Ctx, name: str, reason: str | None, as_json: bool) -> None:
 @handled
 def hold_list(c: Ctx, as_json: bool) -> None:
     """全部冻结。"""
-    emit(c.system.retention.list_holds(c.actor()), as_json, lambda d: [_hold_human(h) for h in d])
+    emit(c.system.retention.list_holds(c.actor()), as_json, each(_hold_human))
 
 
 @hold.command("show")
@@ -266,7 +266,7 @@ def destroy_execute(c: Ctx, batch: str, supervisor: str | None, place: str | Non
 @handled
 def destroy_list(c: Ctx, state: str | None, as_json: bool) -> None:
     """全部销毁清册。"""
-    emit(c.system.retention.list_batches(c.actor(), state), as_json, lambda d: [_batch_human(b) for b in d])
+    emit(c.system.retention.list_batches(c.actor(), state), as_json, each(_batch_human))
 
 
 @destroy.command("show")
@@ -330,6 +330,6 @@ def destroy_register(c: Ctx, batch: str | None, fmt: str | None, output: str | N
         Path(output).write_bytes(export(rows, fmt))
         click.echo(f"已导出 {len(rows)} 条到 {output}")
         return
-    emit(rows, as_json, lambda d: [click.echo(
+    emit(rows, as_json, each(lambda r: click.echo(
         f"{r['destroyed_at']}  {r['archive_no']}  {r['title']}  清册 {r['batch_id']}  审批 {r['approver']}  "
-        f"监销 {r['supervisor']}  {r['place']}") for r in d])
+        f"监销 {r['supervisor']}  {r['place']}")))

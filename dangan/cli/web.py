@@ -7,7 +7,7 @@ from __future__ import annotations
 import click
 
 from dangan.cli.admin import user
-from dangan.cli.base import JSON_OPT, Ctx, emit, handled, main, pass_ctx
+from dangan.cli.base import JSON_OPT, Ctx, each, emit, handled, main, pass_ctx
 from dangan.errors import PermissionDenied
 from dangan.web.owners import OwnerService
 
@@ -85,4 +85,4 @@ def owner_list(c: Ctx, as_json: bool) -> None:
     if not actor.can("user.list"):
         raise PermissionDenied(f"用户 {actor.name} 无权查看用户。")
     data = OwnerService(c.system).bindings()
-    emit(data, as_json, lambda d: [click.echo(f"{k}\t{' '.join(v)}") for k, v in d.items()])
+    emit(data, as_json, lambda d: each(lambda kv: click.echo(f"{kv[0]}\t{' '.join(kv[1])}"))(d.items()))

@@ -25,8 +25,11 @@ import datetime
 import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
+
+_T = TypeVar("_T")
 
 __all__ = ["CATEGORIES", "DEFAULT_PROJECTS", "SyntheticDoc", "generate", "to_traditional"]
 
@@ -363,7 +366,7 @@ def _ri(r: random.Random, lo: int, hi: int) -> int:
     return lo + int(r.random() * (hi - lo))
 
 
-def _ch(r: random.Random, seq: Sequence[str]) -> str:
+def _ch(r: random.Random, seq: Sequence[_T]) -> _T:
     """Random element; cheaper than Random.choice."""
     return seq[int(r.random() * len(seq))]
 
@@ -376,7 +379,7 @@ def _sample(r: random.Random, pool: Sequence[str], k: int) -> list[str]:
         r.shuffle(out)
         return out
     seen: set[int] = set()
-    res = []
+    res: list[str] = []
     while len(res) < k:
         i = int(r.random() * n)
         if i not in seen:

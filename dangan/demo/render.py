@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -42,7 +42,7 @@ def _font(size_px: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(FONT_PATH, size_px, index=0)
 
 
-def _wrap(line: str, fits: callable) -> list[str]:  # type: ignore[valid-type]
+def _wrap(line: str, fits: Callable[[str], bool]) -> list[str]:
     """Break one logical line into pieces that fit; CJK text may break between any two characters."""
     if not line or fits(line):
         return [line]
@@ -260,7 +260,7 @@ def degrade(
     if blur:
         out = out.filter(ImageFilter.GaussianBlur(blur))
     if noise:
-        arr = np.asarray(out, dtype=np.float32)
+        arr: np.ndarray = np.asarray(out, dtype=np.float32)
         arr = arr + rng.normal(0, noise, arr.shape)
         # salt-and-pepper specks, as dust on the glass leaves
         specks = rng.random(arr.shape) < 0.0008
@@ -287,10 +287,10 @@ def phone_photo(img: Image.Image, *, seed: int = 0, tilt: float = 0.06) -> Image
     h, w = page.shape
     pad = round(0.06 * max(w, h))
     out_w, out_h = w + 2 * pad, h + 2 * pad
-    src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    src = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32)
     jitter = rng.uniform(0.2, 1.0, size=(4, 2)) * tilt * np.array([w, h])
     # squeeze one edge more than the other: the camera is nearer one side of the page
-    sign = np.float32([[1, 1], [-1, 1], [-1, -1], [1, -1]])
+    sign = np.array([[1, 1], [-1, 1], [-1, -1], [1, -1]], dtype=np.float32)
     if rng.random() < 0.5:
         jitter[2:] *= 0.3
     else:

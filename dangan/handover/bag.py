@@ -193,7 +193,8 @@ def inspect(root: Path) -> Inspection:
             out.findings.append(f"文件 {rel} 的 SHA-256 与清单不符：文件被改动过。")
     for rel in sorted(present - set(out.files)):
         out.findings.append(f"包中的文件 {rel} 不在清单中（多出的文件）。")
-    oxum = (out.info.get("Payload-Oxum") or [None])[0]
+    oxums = out.info.get("Payload-Oxum")
+    oxum = oxums[0] if oxums else None
     if oxum:
         try:
             octets, count = (int(x) for x in oxum.split("."))

@@ -225,7 +225,7 @@ def _rows(records: list[dict], scheme: Any) -> list[list[Any]]:
     for i, m in enumerate(records, 1):
         cat = scheme.category(m["category"]).name if m.get("category") else ""
         out.append([i, m["archive_no"] or f"{m.get('provisional_no')}（待分类）", m["title"], cat, m.get("date") or m.get("year"), m.get("pages"),
-                    LEVEL_NAMES.get(m.get("security"), m.get("security")), "电子" if m.get("file") else "纸质"])
+                    LEVEL_NAMES.get(str(m.get("security")), m.get("security")), "电子" if m.get("file") else "纸质"])
     return out
 
 

@@ -445,7 +445,8 @@ def _record_input(system: Any, cand: Candidate) -> RecordInput:
         sha256=cand.sha256)
 
 
-def _bump_sequence(s: Any, system: Any, rec_category: str, location: str, number: str) -> None:
+def _bump_sequence(s: Any, system: Any, rec_category: str | None, location: str | None, number: str) -> None:
+    """Keep the sequence ahead of an imported 档号 (category/location as the record has them)."""
     fields = system.scheme.parse_archive_no(number)
     cat = system.scheme.category(rec_category)
     values = {"category": cat.code, "location": location, "year": fields.get("year"),

@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dangan.archive.codes import ProjectRef
 from dangan.archive.pii import blind_token, mask_text
@@ -147,7 +147,7 @@ def analyse(path: str, explicit: dict) -> Analysis:
     inferred = extract_metadata(full_text, title_hint, ctx.projects)
     suggestion = classifier.predict(full_text, inferred.title or title_hint)
     _, found = mask_text(full_text)
-    tokens = sorted({(m.kind, blind_token(ctx.blind_key, m.kind, m.value)) for m in found})
+    tokens: list[tuple[str, str]] = sorted({(m.kind, blind_token(ctx.blind_key, m.kind, m.value)) for m in found})
     pages = [{"page": p.number, "text": p.text, "confidence": round(p.confidence, 4), "method": p.method,
               "rotation": p.rotation, "skew": round(p.skew, 2), "low_confidence": p.low_confidence,
               "script": script_of(p.text)}
@@ -174,7 +174,8 @@ def resolve(explicit: dict, found: Analysis, name: str, scheme: Scheme,
     inferred = found.inferred
     sug = found.suggestion
 
-    def pick(field_name: str, given: object, guess: object, same=lambda a, b: a == b) -> object:  # type: ignore[no-untyped-def]
+    # Any: the values come from the explicit and inferred dicts (text, dates, codes)
+    def pick(field_name: str, given: Any, guess: Any, same=lambda a, b: a == b) -> Any:  # type: ignore[no-untyped-def]
         if given not in (None, ""):
             if guess not in (None, "") and not same(given, guess):
                 conflicts.append({"field": field_name, "given": given, "inferred": guess})

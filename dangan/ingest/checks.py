@@ -23,7 +23,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from dangan.errors import DanganError
 from dangan.ingest import detect
@@ -133,7 +133,10 @@ def run_checks(ctx: CheckContext, which: str | Iterable[str] | list[Check] | Non
     A check that crashes fails with a sentence naming the check; it never stops the others.
     """
     results: dict[str, str | None] = {}
-    chosen = which if isinstance(which, list) and which and isinstance(which[0], Check) else select(which)
+    if isinstance(which, list) and which and isinstance(which[0], Check):
+        chosen: list[Check] = which
+    else:  # not a list of Check objects: names, a stage or None
+        chosen = select(cast("str | Iterable[str] | None", which))
     for c in chosen:
         try:
             results[c.name] = c.run(ctx)

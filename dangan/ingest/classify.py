@@ -47,9 +47,12 @@ _FORMAT = "dangan.classifier/1"
 class CategoryLike(Protocol):
     """What the classifier needs from a scheme category (`dangan.archive.scheme.Category`)."""
 
-    key: str
-    name: str
-    keywords: tuple[str, ...]
+    @property
+    def key(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def keywords(self) -> tuple[str, ...]: ...  # read-only: frozen dataclasses satisfy it
 
 
 @dataclass(frozen=True)

@@ -168,7 +168,8 @@ def generate(n_per_cell: int = 6, seed: int = 8, projects: Sequence[ProjectRef] 
                         lines.append(f"项目名称：{project.name}" if rng.random() < 0.6 else f"管理项目：{project.name}")
                     lines += place_lines
                     lines += rng.sample(body, k=2)
-                    date: dt.date | None = dt.date(rng.randint(2012, 2025), rng.randint(1, 12), rng.randint(1, 28))
+                    date: dt.date | None  # None below for documents without a date of their own
+                    date = dt.date(rng.randint(2012, 2025), rng.randint(1, 12), rng.randint(1, 28))
                     written, needs_label = _date_text(rng, date)
                     style = rng.randrange(13)
                     if category == "finance" and style < 4:

@@ -273,6 +273,7 @@ class RapidOcrEngine:
     """RapidOCR (PP-OCRv4 detection + recognition, ONNX) with one thread per process."""
 
     name = "rapidocr"
+    _last_directions: list[str]  # set per page by recognize() and the text_cls hook
 
     def __init__(self, threads: int = 1, max_side: int = 2000) -> None:
         self.threads = threads
@@ -304,7 +305,7 @@ class RapidOcrEngine:
 
     def recognize(self, image: Image.Image) -> OcrResult:
         rgb = np.asarray(image.convert("RGB"))
-        self._last_directions: list[str] = []
+        self._last_directions = []
         result, _ = self.ocr(rgb)
         flipped = self._last_directions.count("180") > len(self._last_directions) / 2
         if flipped and result:

@@ -15,7 +15,7 @@ import os
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from dangan.errors import InvalidInput
 
@@ -66,6 +66,7 @@ def open_pdf(path: str | os.PathLike[str]) -> PdfDocument:
     """
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
+    from pypdf.generic import DictionaryObject
 
     warnings: list[str] = []
     logger = logging.getLogger("pypdf")
@@ -85,7 +86,9 @@ def open_pdf(path: str | os.PathLike[str]) -> PdfDocument:
         root = reader.trailer["/Root"].get_object()
         declared = None
         with contextlib.suppress(KeyError, TypeError, ValueError):
-            declared = int(root["/Pages"].get_object()["/Count"])
+            pages = root["/Pages"].get_object() if isinstance(root, DictionaryObject) else None
+            if isinstance(pages, DictionaryObject):  # anything else has no /Count to read
+                declared = int(cast(Any, pages["/Count"]))  # PdfObject: int() raises if not a number
         count = len(reader.pages)
     except InvalidInput:
         raise

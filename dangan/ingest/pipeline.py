@@ -556,7 +556,7 @@ class IngestPipeline:
 
     @staticmethod
     def _result(name: str, status: str, **fields: object) -> dict:
-        base = {"file": name, "status": status, "archive_no": None, "category": None, "location": None,
+        base: dict[str, object] = {"file": name, "status": status, "archive_no": None, "category": None, "location": None,
                 "title": None, "pages": 0, "error": None}
         base.update({k: v for k, v in fields.items() if v is not None or k in base})
         return base
@@ -714,8 +714,8 @@ class _Run:
         two per custody thread. Crashed files are retried alone before anything new."""
         if self.retry or self._suspect_running():
             if self.retry and self.analysing == 0:
-                job, digest = self.retry.popleft()
-                self._submit_analysis(job, digest)
+                crashed, digest = self.retry.popleft()
+                self._submit_analysis(crashed, digest)
             return
         limit = 2 * self.workers + 2 * self.p.threads
         while len(self.futures) < limit and self.analysing + self._checking() < 2 * self.workers:

@@ -90,8 +90,8 @@ def find_page(gray: np.ndarray) -> np.ndarray | None:
     pts = corners.reshape(4, 2).astype(np.float32) / scale
     by_sum = pts.sum(axis=1)
     by_diff = np.diff(pts, axis=1).ravel()
-    return np.float32([pts[np.argmin(by_sum)], pts[np.argmin(by_diff)],
-                       pts[np.argmax(by_sum)], pts[np.argmax(by_diff)]])
+    return np.array([pts[np.argmin(by_sum)], pts[np.argmin(by_diff)],
+                     pts[np.argmax(by_sum)], pts[np.argmax(by_diff)]], dtype=np.float32)
 
 
 def flatten_photo(gray: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -107,7 +107,7 @@ def flatten_photo(gray: np.ndarray) -> tuple[np.ndarray, bool]:
     tl, tr, br, bl = corners
     width = int(max(np.linalg.norm(tr - tl), np.linalg.norm(br - bl)))
     height = int(max(np.linalg.norm(bl - tl), np.linalg.norm(br - tr)))
-    target = np.float32([[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]])
+    target = np.array([[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]], dtype=np.float32)
     matrix = cv2.getPerspectiveTransform(corners, target)
     page = cv2.warpPerspective(gray, matrix, (width, height), flags=cv2.INTER_LINEAR,
                                borderMode=cv2.BORDER_REPLICATE)

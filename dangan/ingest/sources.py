@@ -16,6 +16,7 @@ import stat
 import time
 import uuid
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -144,7 +145,7 @@ def expand_zip(path: Path, name: str, explicit: dict, workdir: Path) -> list[Ite
     return items
 
 
-def expand_paths(paths: list[str | Path], explicit: dict, workdir: Path) -> list[Item]:
+def expand_paths(paths: Sequence[str | Path], explicit: dict, workdir: Path) -> list[Item]:
     """Files as given, folders walked in name order, ZIP archives unpacked."""
     items: list[Item] = []
     for raw in paths:

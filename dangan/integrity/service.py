@@ -27,7 +27,7 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
-from dangan.archive.models import ArchiveAlias, AuditEntry, Record, utcnow
+from dangan.archive.models import ArchiveAlias, AuditEntry, Record, table_of, utcnow
 from dangan.archive.permissions import Actor
 from dangan.errors import DanganError, IntegrityError, InvalidInput, NotFound, PermissionDenied
 from dangan.ingest import checks as lib
@@ -75,7 +75,7 @@ class VerifyService:
         db = self.system.db
         with db.read() as s:
             # plain rows, not ORM objects: a run over 100,000 records pays per attribute
-            table = Record.__table__
+            table = table_of(Record)
             if refs is not None:
                 ids = [self.system.records.find(s, r).id for r in refs]
                 rows = {r.id: r for r in s.execute(select(table).where(table.c.id.in_(ids)))}
@@ -84,7 +84,7 @@ class VerifyService:
             else:
                 everything = list(s.execute(select(table).order_by(table.c.ingested_at, table.c.id)))
                 scope = [r for r in everything if r.status != "destroyed"]
-            states = {st.record_id: st for st in s.execute(select(VerifyState.__table__))}
+            states = {st.record_id: st for st in s.execute(select(table_of(VerifyState)))}
             aliases: dict[str, list[str]] = {}
             for alias, rid in s.execute(select(ArchiveAlias.alias, ArchiveAlias.record_id)):
                 aliases.setdefault(rid, []).append(alias)
@@ -145,7 +145,7 @@ class VerifyService:
             ids = list(new_states)
             for start in range(0, len(ids), 500):
                 s.execute(delete(VerifyState).where(VerifyState.record_id.in_(ids[start:start + 500])))
-            rows = []
+            state_rows: list[dict[str, Any]] = []
             by_id = {r.id: r for r in everything}
             for rid, extra in new_states.items():
                 rec_row = metas[rid]
@@ -155,7 +155,7 @@ class VerifyService:
                 if content is None and old is not None and old.sha256 == rec_row["sha256"]:
                     content = old.content
                 read = not extra.get("kept")
-                rows.append({
+                state_rows.append({
                     "record_id": rid, "checked_at": finished if read else (old.checked_at if old else finished),
                     "version": rec_row["version"] if read or old is None else old.version,
                     "kek_id": by_id[rid].kek_id if read or old is None else old.kek_id,
@@ -164,8 +164,8 @@ class VerifyService:
                     # a pass is all True: only failures are worth the bytes
                     "details": "{}" if all(v is True for v in details.values())
                     else json.dumps(details, ensure_ascii=False)})
-            if rows:
-                s.execute(VerifyState.__table__.insert(), rows)
+            if state_rows:
+                s.execute(table_of(VerifyState).insert(), state_rows)
             bad = [r["archive_no"] for r in failures]
             self.system.audit.append(s, actor.name, "record.verify", None, "ok" if not bad else "failed",
                                      {"run": run.id, "mode": mode, "records": len(todo),
@@ -273,7 +273,7 @@ class VerifyService:
     def _shape(meta: dict, details: dict) -> dict:
         """The CONTRACT.md verify shape, with each check's outcome beside it."""
         checks: dict[str, bool | str] = {c: True for c in lib.CATEGORIES}
-        registry = {**lib.REGISTRY, **lib.BATCH_REGISTRY}
+        registry: dict[str, lib.Check | lib.BatchCheck] = {**lib.REGISTRY, **lib.BATCH_REGISTRY}
         for name, outcome in details.items():
             if outcome is True or name not in registry:
                 continue
@@ -339,7 +339,7 @@ def report_pdf(report: dict, title: str = "电子档案四性检测报告") -> b
                 failures.append([r["archive_no"], names.get(name, {}).get("name", name), outcome])
     for name, sentence in report.get("batch", {}).items():
         failures.append(["（整批）", names.get(name, {}).get("name", name), sentence])
-    mode = {"full": "全部检测", "incremental": "增量检测（仅变化或到期的档案）", "selected": "指定档案"}
+    mode: dict[object, str] = {"full": "全部检测", "incremental": "增量检测（仅变化或到期的档案）", "selected": "指定档案"}
     facts = [("检测编号", report.get("run_id")), ("检测方式", mode.get(report.get("mode"), report.get("mode"))),
              ("依据", "DA/T 70-2018 文书类电子档案检测一般要求"), ("检测人", report.get("actor")),
              ("开始时间", report.get("started_at")), ("结束时间", report.get("finished_at")),

@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import re
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
@@ -96,7 +97,8 @@ class CustodyService:
         return place
 
     def _path(self, s: Session, place: Place) -> list[str]:
-        path, cur = [], place
+        path: list[str] = []
+        cur: Place | None = place
         while cur is not None:
             path.append(cur.code)
             cur = s.get(Place, cur.parent_id) if cur.parent_id else None
@@ -162,7 +164,8 @@ class CustodyService:
                 if current is not None and current.place_id == dest.id:
                     raise Conflict(f"档案 {_no(rec)} 已在 {dest.code}。")
                 before_id = current.place_id if current else None
-                before = s.get(Place, before_id).code if before_id else None
+                before_place = s.get(Place, before_id) if before_id else None  # a foreign key: it exists
+                before = before_place.code if before_place else None
                 if current is None:
                     s.add(RecordPlace(record_id=rec.id, place_id=dest.id))
                 else:
@@ -187,7 +190,7 @@ class CustodyService:
         self._readable(actor)
         with self.db.read() as s:
             rec = self._record(s, scanned(ref))
-            codes = dict(s.execute(select(Place.id, Place.code)).all())
+            codes: dict[int | None, str] = dict(s.execute(select(Place.id, Place.code)).all())
             return [{"at": m.at.isoformat(timespec="seconds"), "from": codes.get(m.from_place),
                      "to": codes.get(m.to_place), "actor": m.actor, "reason": m.reason}
                     for m in s.execute(select(CustodyMove).where(CustodyMove.record_id == rec.id)
@@ -240,7 +243,7 @@ class CustodyService:
                                  .where(PhysicalOut.record_id.in_(list(expected)))).all()) if expected else {}
             homes = dict(s.execute(select(RecordPlace.record_id, Place.code).join(Place, Place.id == RecordPlace.place_id)
                                    .where(RecordPlace.record_id.in_(list(found_recs)))).all()) if found_recs else {}
-            report = {
+            report: dict[str, Any] = {
                 "box": place.code, "at": self.clock().isoformat(timespec="seconds"), "by": actor.name,
                 "expected": len(expected), "found": len(found_recs),
                 "present": sorted(_no(r) for rid, r in expected.items() if rid in found_recs),
@@ -249,7 +252,7 @@ class CustodyService:
                                if rid not in found_recs and rid in out), key=lambda x: x["archive_no"]),
                 "misplaced": sorted(({"archive_no": _no(r), "belongs_in": homes.get(rid)}
                                      for rid, r in found_recs.items() if rid not in expected),
-                                    key=lambda x: x["archive_no"]),
+                                    key=lambda x: str(x["archive_no"])),
             }
             report["ok"] = not report["missing"] and not report["misplaced"]
             row = Stocktake(place_id=place.id, actor=actor.name, at=self.clock(),

@@ -7,10 +7,13 @@ import datetime as dt
 import logging
 import smtplib
 from email.message import EmailMessage
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from dangan.archive.permissions import Actor
 from dangan.loans.rules import LoanRules
+
+if TYPE_CHECKING:  # the service imports this module
+    from dangan.loans.service import LoansService
 
 log = logging.getLogger("dangan.loans")
 
@@ -51,6 +54,6 @@ def notifier_for(rules: LoanRules) -> Notifier:
     return LogNotifier()
 
 
-def send_reminders(loans, actor: Actor, notifier: Notifier, as_of: dt.date | None = None) -> list[dict]:  # type: ignore[no-untyped-def]
+def send_reminders(loans: LoansService, actor: Actor, notifier: Notifier, as_of: dt.date | None = None) -> list[dict]:
     """One reminder per overdue physical loan; each is a `remind` event in the ledger."""
     return loans.remind(actor, notifier, as_of)

@@ -10,6 +10,7 @@ import os
 import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import Any
 
 from dangan.errors import InvalidInput
 
@@ -27,7 +28,7 @@ class LoanRules:
 
 def load_rules(config_path: Path | None = None, env: dict | None = None) -> LoanRules:
     env = dict(os.environ if env is None else env)
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}  # raw TOML / environment values, checked below
     if config_path is not None and config_path.exists():
         try:
             values.update(tomllib.loads(config_path.read_text(encoding="utf-8")).get("loans", {}))
@@ -38,14 +39,14 @@ def load_rules(config_path: Path | None = None, env: dict | None = None) -> Loan
         if env.get(var, "") != "":
             values[f.name] = env[var]
     rules = LoanRules()
-    out: dict[str, object] = {}
+    out: dict[str, Any] = {}  # each value converted to its field's type
     for f in fields(LoanRules):
         if f.name not in values:
             continue
         raw = values[f.name]
         if f.type == "int":
             try:
-                out[f.name] = int(raw)  # type: ignore[call-overload]
+                out[f.name] = int(raw)
             except (TypeError, ValueError):
                 raise InvalidInput(f"借阅设置 {f.name} 的值 {raw!r} 无效：应为整数。") from None
         else:

@@ -10,6 +10,7 @@ A physical original is out once: checkout inserts its record id into
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import json
 from collections.abc import Callable, Collection, Iterable
@@ -21,12 +22,13 @@ from sqlalchemy.orm import Session
 
 from dangan.archive.audit import AuditLog
 from dangan.archive.db import Database
-from dangan.archive.models import Record, User, utcnow
+from dangan.archive.models import Record, User, table_of, utcnow
 from dangan.archive.permissions import RIGHT_NAMES, Actor
 from dangan.archive.records import RecordsService, reindex_later
 from dangan.archive.sequences import next_value
 from dangan.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from dangan.loans.models import Incident, Loan, LoanEvent, LoanItem, PhysicalOut
+from dangan.loans.notify import Notifier
 from dangan.loans.rules import LoanRules
 
 KINDS = {"view": "在线查阅", "copy": "复制件", "physical": "实体原件"}
@@ -207,15 +209,15 @@ class LoansService:
             now = self.clock()
             try:  # the primary key is the real guard: a checkout racing this one fails here
                 with s.begin_nested():
-                    s.execute(PhysicalOut.__table__.insert(),
+                    s.execute(table_of(PhysicalOut).insert(),
                               [{"record_id": r.id, "loan_id": loan.id, "since": now} for r in recs])
             except DBIntegrityError:
                 raise Conflict(f"借阅单 {loan.id} 中的原件刚被另一笔借阅借出，不能重复借出。") from None
             reindex_later(s, [r.id for r in recs])  # search shows them 借出 from now
             loan.state = "checked_out"
-            loan.started_on = now.date()
-            loan.due = now.date() + dt.timedelta(days=loan.days)
-            return {"due": loan.due.isoformat()}
+            due = now.date() + dt.timedelta(days=loan.days)
+            loan.started_on, loan.due = now.date(), due
+            return {"due": due.isoformat()}
 
         return self._step(actor, loan_id, "checkout", change)
 
@@ -230,9 +232,11 @@ class LoansService:
             if loan.days + days > self.rules.max_days:
                 raise Conflict(f"续借后借阅共 {loan.days + days} 天，超过上限 {self.rules.max_days} 天；"
                                f"最多还能续借 {self.rules.max_days - loan.days} 天。")
+            assert loan.due is not None  # a checked-out loan always has its due date
+            due = loan.due + dt.timedelta(days=days)
             loan.days += days
-            loan.due = loan.due + dt.timedelta(days=days)  # type: ignore[operator]
-            return {"days": days, "due": loan.due.isoformat(), "total_days": loan.days}
+            loan.due = due
+            return {"days": days, "due": due.isoformat(), "total_days": loan.days}
 
         return self._step(actor, loan_id, "renew", change)
 
@@ -430,8 +434,8 @@ class LoansService:
                 row["overdue"], row["days_overdue"] = True, (as_of - due).days
         return rows
 
-    def _items_of(self, s: Session, loan_ids: list[str], actor: Actor) -> dict[str, list[dict]]:
-        out: dict[str, list[dict]] = {}
+    def _items_of(self, s: Session, loan_ids: builtins.list[str], actor: Actor) -> dict[str, builtins.list[dict]]:
+        out: dict[str, builtins.list[dict]] = {}
         if not loan_ids:
             return out
         hide = actor.can("audit.read")
@@ -443,7 +447,7 @@ class LoansService:
                                             "title": title if actor.may_see(sec, cat) and not hide else None})
         return out
 
-    def queue(self, actor: Actor) -> list[dict]:
+    def queue(self, actor: Actor) -> builtins.list[dict]:
         """待审批: requests this actor may decide (not their own; sensitive ones for managers)."""
         self._require(actor, "loan.approve", "loan.queue")
         with self.db.read() as s:
@@ -488,7 +492,7 @@ class LoansService:
                 .order_by(Loan.state.desc(), Loan.decided_at)).scalars().first()
             return {"loan": self._describe(s, loan, actor) if loan else None, "archive_no": _no(rec)}
 
-    def incidents(self, actor: Actor, open_only: bool = True) -> list[dict]:
+    def incidents(self, actor: Actor, open_only: bool = True) -> builtins.list[dict]:
         if not self.may_read_all(actor):
             raise self._refuse(actor, "loan.incidents", None, f"用户 {actor.name} 无权查看损坏/遗失登记。")
         with self.db.read() as s:
@@ -509,7 +513,7 @@ class LoansService:
     # -- the ledger (借阅登记簿) ------------------------------------------------------
 
     def ledger(self, actor: Actor, since: dt.date | None = None, until: dt.date | None = None,
-               limit: int = 100_000) -> list[dict]:
+               limit: int = 100_000) -> builtins.list[dict]:
         """Every event in [since, until], oldest first, with the loan's borrower and records."""
         self._require(actor, "loan.ledger", "loan.ledger")
         if since and until and since > until:
@@ -521,7 +525,7 @@ class LoansService:
             query = query.where(LoanEvent.at < dt.datetime.combine(until + dt.timedelta(days=1), dt.time()))
         with self.db.read() as s:
             pairs = list(s.execute(query.limit(limit)).all())
-            nos: dict[str, list[str]] = {}
+            nos: dict[str, builtins.list[str]] = {}
             ids = list({loan.id for _e, loan in pairs})
             for start in range(0, len(ids), 500):
                 for lid, no in s.execute(select(LoanItem.loan_id, LoanItem.archive_no)
@@ -536,7 +540,7 @@ class LoansService:
                               {"since": since, "until": until, "rows": len(rows)})
         return rows
 
-    def overdue_report(self, actor: Actor, as_of: dt.date | None = None) -> list[dict]:
+    def overdue_report(self, actor: Actor, as_of: dt.date | None = None) -> builtins.list[dict]:
         """Overdue physical loans per department: count and the oldest due date."""
         self._require(actor, "loan.ledger", "loan.overdue_report")
         as_of = as_of or self.today()
@@ -547,7 +551,7 @@ class LoansService:
         return [{"department": d or "（未登记部门）", "overdue": n, "oldest_due": due.isoformat() if due else None,
                  "max_days_overdue": (as_of - due).days if due else 0} for d, n, due in rows]
 
-    def remind(self, actor: Actor, notifier, as_of: dt.date | None = None) -> list[dict]:  # type: ignore[no-untyped-def]
+    def remind(self, actor: Actor, notifier: Notifier, as_of: dt.date | None = None) -> builtins.list[dict]:
         """Send one reminder per overdue physical loan; each is a `remind` event."""
         self._require(actor, "loan.desk", "loan.remind")
         sent = []
@@ -557,8 +561,7 @@ class LoansService:
                     f"应于 {row['due']} 归还，已逾期 {row['days_overdue']} 天。请尽快归还档案室，"
                     "或联系档案管理员办理续借。\n\n—— Dangan 档案管理系统")
             to = notifier.send(row["borrower"], subject, body)
-            self._step(actor, row["loan_id"], "remind",
-                       lambda _s, _loan, to=to, row=row: {"to": to, "days_overdue": row["days_overdue"]})
+            self._step(actor, row["loan_id"], "remind", _fixed({"to": to, "days_overdue": row["days_overdue"]}))
             sent.append({"loan_id": row["loan_id"], "borrower": row["borrower"], "to": to,
                          "days_overdue": row["days_overdue"]})
         return sent
@@ -638,7 +641,7 @@ class LoansService:
                 LoanItem.record_id == rec_id, Loan.borrower == actor.name, Loan.kind.in_(kinds),
                 Loan.state == "approved", Loan.due >= today).limit(1)).scalar_one_or_none()
 
-    def borrower_names(self) -> list[str]:
+    def borrower_names(self) -> builtins.list[str]:
         with self.db.read() as s:
             return list(s.execute(select(User.name).order_by(User.name)).scalars())
 
@@ -664,3 +667,8 @@ def _scanned(code: str) -> str:
         if code.lower().startswith(prefix):
             return code[len(prefix):].strip()
     return code
+
+
+def _fixed(event: dict) -> Callable[[Session, Loan], dict]:
+    """A ledger step that changes nothing and records `event` (a reminder sent)."""
+    return lambda _s, _loan: event

@@ -7,7 +7,7 @@ import datetime as dt
 import os
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -81,7 +81,8 @@ class ServiceBase:
         raise PermissionDenied(message)
 
     def _refuse(self, actor: Actor, action: str, target: str | None, message: str,
-                exc: type[Exception] = Conflict) -> None:
+                exc: type[Exception] = Conflict) -> NoReturn:
+        """Audit the refusal, then raise: callers rely on it never returning."""
         with self.db.session() as s:
             self.audit.append(s, actor.name, action, target, "refused", {"reason": message})
         raise exc(message)

@@ -14,7 +14,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from dangan.archive import shred
-from dangan.archive.models import Record, User, utcnow
+from dangan.archive.models import Record, User, table_of, utcnow
 from dangan.archive.permissions import Actor
 from dangan.archive.sequences import next_value
 from dangan.errors import Conflict, InvalidInput, PermissionDenied
@@ -109,7 +109,7 @@ class Destruction(ServiceBase):
                                          created_by=actor.name, created_at=utcnow())
                 s.add(batch)
                 s.flush()
-                s.execute(DestructionItem.__table__.insert(), [
+                s.execute(table_of(DestructionItem).insert(), [
                     {"batch_id": batch_id, "record_id": r.id, "archive_no": r.archive_no, "state": "pending",
                      "paper": bool(r.custody), "box": r.custody} for r in recs])
                 self.audit.append(s, actor.name, "destroy.create", batch_id, "ok",
@@ -264,7 +264,7 @@ class Destruction(ServiceBase):
                                        "supervisor": batch.supervisor, "place": batch.place,
                                        "paper": item.paper})
                 if register:
-                    s.execute(RegisterEntry.__table__.insert(), register)
+                    s.execute(table_of(RegisterEntry).insert(), register)
                     # the decision lives on in appraisals and the register; retention_state
                     # keeps only live records, so the due list reads few rows from it
                     s.execute(delete(RetentionState).where(RetentionState.record_id.in_(

@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ColumnElement, Row, and_, func, or_, select
 
 from dangan.archive import codes as codes_mod
 from dangan.archive.models import Record
@@ -33,7 +33,7 @@ class DueList(ServiceBase):
 
     def _visible(self, actor: Actor):  # type: ignore[no-untyped-def]
         levels = [name for name, level in LEVELS.items() if level <= actor.level]
-        cond = Record.security.in_(levels)
+        cond: ColumnElement[bool] = Record.security.in_(levels)
         if actor.categories is not None:
             cond = and_(cond, Record.category.in_(sorted(actor.categories)))
         return cond
@@ -88,7 +88,7 @@ class DueList(ServiceBase):
             keep = self._row_filter(actor, category, location, year)
             # driven from retention_state (few rows), so the planner never walks all records
             state_ids = list(s.execute(select(RetentionState.record_id)).scalars())
-            changed = []
+            changed: list[Row[*tuple[Any, ...]]] = []
             for chunk in _chunks(state_ids):  # filtered here: a status condition makes SQLite walk the index
                 changed.extend(r for r in s.execute(select(
                     *self._COLS, RetentionState.event_date, RetentionState.until, RetentionState.permanent,

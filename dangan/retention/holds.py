@@ -87,7 +87,7 @@ class Holds(ServiceBase):
                 recs.extend(s.execute(select(Record).where(
                     or_(Record.location == prefix, Record.location.like(prefix + "-%")),
                     Record.status != "destroyed")).scalars())
-            destroyed = [r.archive_no for r in recs if r.status == "destroyed"]
+            destroyed = [r.archive_no or r.id for r in recs if r.status == "destroyed"]
             if destroyed:
                 raise Conflict(f"档案已销毁，不能冻结：{'、'.join(destroyed)}。")
             if not recs:
@@ -131,9 +131,9 @@ class Holds(ServiceBase):
             for batch, rid in s.execute(select(DestructionBatch, DestructionItem.record_id).join(
                     DestructionItem, DestructionItem.batch_id == DestructionBatch.id).where(
                     DestructionBatch.state == "approved", DestructionItem.record_id.in_(chunk))):
-                voided[batch.id].append(by_id[rid].archive_no)
+                voided[batch.id].append(by_id[rid].archive_no or rid)
         for batch_id, nos in voided.items():
-            batch = s.get(DestructionBatch, batch_id)
+            batch = s.get_one(DestructionBatch, batch_id)
             note = f"档案 {'、'.join(nos)} 于审批后被冻结（{hold_name}），原审批（{batch.approved_by}）作废，需重新审批"
             self.audit.append(s, actor.name, "destroy.approval_voided", batch_id, "ok",
                               {"hold": hold_name, "records": nos, "approved_by": batch.approved_by})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
@@ -24,6 +25,9 @@ from dangan.retention.models import (
 
 
 class RegisterBook(ServiceBase):
+    if TYPE_CHECKING:  # provided by Destruction, beside this mixin in RetentionService
+        def show_batch(self, actor: Actor, batch_id: str, items: bool = True, audit: bool = True) -> dict: ...
+
     def register(self, actor: Actor, batch_id: str | None = None, audit: bool = True) -> list[dict]:
         """The destruction register: every destroyed record, oldest first."""
         self._require(actor, "destroy.register")
@@ -121,11 +125,12 @@ class RegisterBook(ServiceBase):
                             "ok": all(v is True for v in checks.values()), "checks": checks})
         order = [flow.get(a) for a in ("destroy.create", "destroy.approve", "destroy.execute.start",
                                        "destroy.execute")]
+        steps = [when for when in order if when is not None]
         if state != "executed":
             workflow: bool | str = f"销毁清册尚未执行完毕（{STATES[state]}）。"
-        elif None in order:
+        elif len(steps) < len(order):
             workflow = "审计日志缺少销毁流程的某一步（编制、审批、开始执行或执行完毕）。"
-        elif order != sorted(order):
+        elif steps != sorted(steps):
             workflow = "审计日志中销毁流程的顺序不对（应为编制→审批→执行）。"
         else:
             workflow = True

@@ -208,9 +208,10 @@ def build_filters(req: SearchRequest) -> Filters:
         raise InvalidInput(f"每页最多 {MAX_LIMIT} 条结果。")
     if req.offset + req.limit > MAX_WINDOW:
         raise InvalidInput(f"只能翻到前 {MAX_WINDOW} 条结果，请加筛选条件缩小范围。")
-    for lo, hi, what in ((req.year_from, req.year_to, "年度"), (req.date_from, req.date_to, "日期")):
-        if lo is not None and hi is not None and lo > hi:
-            raise InvalidInput(f"{what}范围的起点晚于终点，请检查。")
+    if req.year_from is not None and req.year_to is not None and req.year_from > req.year_to:
+        raise InvalidInput("年度范围的起点晚于终点，请检查。")
+    if req.date_from is not None and req.date_to is not None and req.date_from > req.date_to:
+        raise InvalidInput("日期范围的起点晚于终点，请检查。")
     for v in (req.year_from, req.year_to):
         if v is not None:
             _ints([v], "年度")

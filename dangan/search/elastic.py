@@ -143,7 +143,8 @@ class ElasticBackend(SearchBackend):
         es = self._es
         if self._call("检查索引", es.indices.exists, index=self.index_name):
             meta = self._call("检查索引", es.indices.get_mapping, index=self.index_name)
-            found = next(iter(meta.body.values()), {}).get("mappings", {}).get("_meta", {})
+            index_meta: dict[str, Any] = next(iter(meta.body.values()), {})
+            found = index_meta.get("mappings", {}).get("_meta", {})
             if found.get("dangan_schema") != SCHEMA_VERSION:
                 raise InvalidInput(
                     f"Elasticsearch 索引 {self.index_name} 由其他版本建立，请运行 dangan search reindex 重建。")

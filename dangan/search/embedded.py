@@ -292,7 +292,8 @@ class EmbeddedBackend(SearchBackend):
         scores = [float(score) if req.sort == "relevance" else 0.0 for score, _ in result.hits]
         hits = make_hits(stored, scores, parsed)
         if not req.facets:
-            return SearchResult(total=int(result.count or 0), hits=hits)
+            # tantivy.pyi omits SearchResult.count, which search(count=True) sets
+            return SearchResult(total=int(result.count or 0), hits=hits)  # type: ignore[attr-defined]
         facets, total = self._facets(searcher, query)
         return SearchResult(total=total, hits=hits, facets=facets)
 

@@ -115,7 +115,8 @@ class SearchService:
                             record_ids=record_ids, sort=sort, offset=offset, limit=limit, facets=facets)
         result = self.backend.search(req)
         self._withheld_snippets(actor, result.hits, query)
-        catalogue_total, catalogue = 0, []
+        catalogue_total = 0
+        catalogue: list[dict] = []
         if record_ids is None:  # a personal number is looked up in the text: never in the catalogue
             catalogue_total, catalogue = self._catalogue(
                 actor, query, cats, prefix, year_from if date_from is None else max(year_from or 0, date_from.year),

@@ -43,7 +43,8 @@ def save_scheme(system: Dangan, actor: Actor, text: str) -> dict:
         scheme = load_scheme(tmp)
         keys = {c.key for c in scheme.categories}
         with system.db.read() as s:
-            used = set(s.execute(select(Record.category).distinct().where(Record.category.is_not(None))).scalars())
+            used = {c for c in s.execute(select(Record.category).distinct().where(Record.category.is_not(None)))
+                    .scalars() if c is not None}
         missing = sorted(used - keys)
         if missing:
             raise InvalidInput(f"新方案缺少已有档案使用的类别 {missing[0]!r}，不能删除在用的类别。")

@@ -153,7 +153,7 @@ def create_record() -> ResponseReturnValue:
         if current.get("maintenance_code") != code:
             svc.records.edit(g.actor, no, {"maintenance_code": code}, "外部系统提交的维修编码")
     result["batch_id"] = batch_id
-    status = {"ingested": 201, "duplicate": 200}.get(result.get("status"), 422)
+    status = {"ingested": 201, "duplicate": 200}.get(str(result.get("status")), 422)
     return jsonify(result), status
 
 

@@ -164,7 +164,7 @@ def create_app(system, start_drain: bool = False) -> Flask:  # type: ignore[no-u
     def _http_error(exc: HTTPException) -> ResponseReturnValue:
         status = exc.code or 500
         custom = exc.description and exc.description != type(exc).description
-        message = exc.description if custom else _HTTP_MESSAGES.get(status, exc.name)
+        message = exc.description if custom and exc.description else _HTTP_MESSAGES.get(status, exc.name)
         if is_api():
             return error_json(message, status)
         return pages.render_error(message, status)

@@ -126,7 +126,7 @@ def render(data: bytes, media_type: str, index: int, dpi: int = VIEW_DPI) -> Ima
     if media_type.startswith("image/"):
         Image.MAX_IMAGE_PIXELS = 400_000_000
         try:
-            img = Image.open(io.BytesIO(data))
+            img: Image.Image = Image.open(io.BytesIO(data))
             frames = getattr(img, "n_frames", 1)
             if index >= frames:
                 raise NotFound(f"没有第 {index + 1} 页。")

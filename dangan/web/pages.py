@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import quote
 
 from flask import (
@@ -149,7 +150,8 @@ def records() -> ResponseReturnValue:
     q = (request.args.get("q") or "").strip()
     svc = system()
     if q:
-        return redirect(url_for("pages.search", **request.args))
+        query: dict[str, Any] = request.args.to_dict()  # first value per key, as **request.args gave
+        return redirect(url_for("pages.search", **query))
     total, rows = svc.records.list(g.actor, offset=(page - 1) * PAGE, limit=PAGE,
                                    category=category, location_prefix=location, status=status)
     return render_template("records.html", actor=g.actor, rows=rows, total=total, page=page,

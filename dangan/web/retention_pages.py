@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from flask import Blueprint, Response, current_app, flash, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -54,7 +55,8 @@ def due() -> ResponseReturnValue:
             flash(f"已鉴定 {len(done)} 件：{DECISION_NAMES.get(request.form.get('decision', ''), '')}。", "ok")
         except DanganError as exc:
             flash(str(exc), "error")
-        return redirect(url_for("retention_pages.due", **request.args))
+        query: dict[str, Any] = request.args.to_dict()  # first value per key, as **request.args gave
+        return redirect(url_for("retention_pages.due", **query))
     page = max(1, int(request.args.get("page", "1")) if request.args.get("page", "1").isdigit() else 1)
     data = svc.due(g.actor, _date(request.args.get("as_of")), category=request.args.get("category") or None,
                    location=request.args.get("location") or None, offset=(page - 1) * PAGE, limit=PAGE)

@@ -13,7 +13,7 @@ import shutil
 import threading
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import IO, TYPE_CHECKING
 
 from sqlalchemy import func, select
 
@@ -31,14 +31,14 @@ __all__ = ["EXPLICIT_KEYS", "MAX_FILES", "batches", "explicit_from", "hand_off",
            "upload", "validate_explicit"]
 
 
-def upload(system: Dangan, actor: Actor, files: Iterable[tuple[str, BinaryIO]], explicit: dict) -> int:
+def upload(system: Dangan, actor: Actor, files: Iterable[tuple[str, IO[bytes]]], explicit: dict) -> int:
     """Spool the files as a batch (refused whole if the options are wrong), hand it off."""
     queued = queue_uploads(system, actor, files, explicit, source="web")
     hand_off(system, actor, queued["batch_id"], queued["folder"])
     return queued["batch_id"]
 
 
-def ingest_now(system: Dangan, actor: Actor, files: Iterable[tuple[str, BinaryIO]], explicit: dict) -> tuple[int, Summary]:
+def ingest_now(system: Dangan, actor: Actor, files: Iterable[tuple[str, IO[bytes]]], explicit: dict) -> tuple[int, Summary]:
     """The same, run to the end before answering (the API's single-record upload)."""
     queued = queue_uploads(system, actor, files, explicit, source="web")
     try:

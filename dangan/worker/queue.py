@@ -14,7 +14,7 @@ import secrets
 import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 from sqlalchemy import select
 
@@ -57,7 +57,7 @@ def spool_dir(system) -> Path:  # type: ignore[no-untyped-def]
     return path
 
 
-def queue_uploads(system, actor: Actor, files: Iterable[tuple[str, BinaryIO]],  # type: ignore[no-untyped-def]
+def queue_uploads(system, actor: Actor, files: Iterable[tuple[str, IO[bytes]]],  # type: ignore[no-untyped-def]
                   explicit: Mapping[str, str | None] | None = None, source: str = "queue") -> dict:
     """Spool the uploaded files and queue them as one batch (nothing is ingested here);
     {"batch_id", "files", "folder"}. The one way files from the web app become a batch:
