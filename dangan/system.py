@@ -107,7 +107,7 @@ class Dangan:
         return HandoverService(self)
 
     @cached_property
-    def search_service(self):  # type: ignore[no-untyped-def]
+    def search_service(self):
         from dangan.search.backend import open_backend
         from dangan.search.service import SearchService
 
@@ -231,7 +231,7 @@ def elastic_client_options(env: dict | os._Environ) -> dict:
     return options
 
 
-def _remember_fingerprint(s, keyring: Keyring) -> None:  # type: ignore[no-untyped-def]
+def _remember_fingerprint(s, keyring: Keyring) -> None:
     known = s.get(Meta, "kek_fingerprints")
     prints = set(known.value.split(",")) if known else set()
     prints.add(keyring.fingerprint(keyring.active_id))

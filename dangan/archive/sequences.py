@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from dangan.archive.models import Sequence, table_of
 
 
-def _statement(dialect: str):  # type: ignore[no-untyped-def]
+def _statement(dialect: str):
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(table_of(Sequence)).values(scope=bindparam("scope"), last=1)
     return stmt.on_conflict_do_update(index_elements=["scope"],

@@ -13,7 +13,7 @@ from dangan.cli.base import JSON_OPT, Ctx, emit, handled, main, parse_date, pass
 from dangan.errors import InvalidInput
 
 
-def _explicit(category, location, title, date, security) -> dict:  # type: ignore[no-untyped-def]
+def _explicit(category, location, title, date, security) -> dict:
     given = {"category": category, "location": location, "title": title,
              "date": date.isoformat() if date else None, "security": security}
     return {k: v for k, v in given.items() if v}
@@ -45,7 +45,7 @@ class Progress:
             self.bar.close()
 
 
-def _report(summary, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+def _report(summary, as_json: bool) -> None:
     if as_json:
         emit(summary.results, True)
     else:
@@ -68,7 +68,7 @@ def _report(summary, as_json: bool) -> None:  # type: ignore[no-untyped-def]
         sys.exit(1)
 
 
-def _run(c: Ctx, items, source: str, key: str | None, as_json: bool, workers: int | None,  # type: ignore[no-untyped-def]
+def _run(c: Ctx, items, source: str, key: str | None, as_json: bool, workers: int | None,
          batch_id: int | None = None) -> None:
     from dangan.ingest.pipeline import IngestPipeline
 
@@ -124,7 +124,7 @@ def ingest_key(paths: list[str], explicit: dict, items: list, scratch: Path) -> 
 @JSON_OPT
 @pass_ctx
 @handled
-def ingest(c: Ctx, paths: tuple[str, ...], category, location, title, date_, security,  # type: ignore[no-untyped-def]
+def ingest(c: Ctx, paths: tuple[str, ...], category, location, title, date_, security,
            workers: int | None, resume: bool, batch: int | None, cancel: int | None, as_json: bool) -> None:
     """档案入库：文件或文件夹（含 ZIP）；未指定的信息从内容中推断。
 
@@ -258,7 +258,7 @@ def review(c: Ctx, limit: int, as_json: bool) -> None:
 @JSON_OPT
 @pass_ctx
 @handled
-def edit(c: Ctx, archive_no: str, category, location, title, date_, security, reason: str,  # type: ignore[no-untyped-def]
+def edit(c: Ctx, archive_no: str, category, location, title, date_, security, reason: str,
          as_json: bool) -> None:
     """更正或确认档案信息；确认待分类档案时分配档号。"""
     changes = {"category": category, "location": location, "title": title,

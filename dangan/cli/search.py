@@ -33,7 +33,7 @@ def _strip_marks(snippet: str) -> str:
 @JSON_OPT
 @pass_ctx
 @handled
-def search(c: Ctx, words: tuple[str, ...], categories, location, year_from, year_to, date_from,  # type: ignore[no-untyped-def]
+def search(c: Ctx, words: tuple[str, ...], categories, location, year_from, year_to, date_from,
            date_to, security, status, sort, offset, limit, as_json) -> None:
     """全文检索。`dangan search reindex` 重建索引，`dangan search sync` 同步待更新的索引。
 

@@ -16,6 +16,7 @@ import os
 import secrets
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flask import Flask, Response, jsonify, request, url_for
 from flask.sessions import SecureCookieSessionInterface
@@ -49,6 +50,9 @@ from dangan.web.custody_api import bp as custody_api_bp
 from dangan.web.custody_pages import bp as custody_pages_bp
 from dangan.web.loans_api import bp as loans_api_bp
 from dangan.web.loans_pages import bp as loans_pages_bp
+
+if TYPE_CHECKING:
+    from dangan.system import Dangan
 
 # Every blueprint of the web app, with its URL prefix. Another area adds one line here.
 BLUEPRINTS = [
@@ -132,7 +136,7 @@ def nav(endpoint: str, label: str, right: str | None = None) -> str:
     return Markup(f'<a href="{escape(href)}"{css}>{escape(label)}</a>')
 
 
-def create_app(system, start_drain: bool = False) -> Flask:  # type: ignore[no-untyped-def]
+def create_app(system: Dangan, start_drain: bool = False) -> Flask:
     app = Flask(__name__)
     app.config.update(
         DANGAN=system,
@@ -217,7 +221,7 @@ def _strip_query(text: str) -> str:
     return text
 
 
-def _start_index_drain(system, app: Flask, every: float = 2.0) -> None:  # type: ignore[no-untyped-def]
+def _start_index_drain(system: Dangan, app: Flask, every: float = 2.0) -> None:
     """Apply outbox rows to the search index in the background, so the index catches up
     by itself after an outage."""
     import threading
