@@ -270,8 +270,9 @@ class S3Store(ObjectStore):
             while sum(not f.done() for f in futures) >= PARTS_IN_FLIGHT:
                 cf.wait([f for f in futures if not f.done()], return_when=cf.FIRST_COMPLETED)
             for f in futures:
-                if f.done() and f.exception() is not None:
-                    raise f.exception()  # type: ignore[misc]
+                failed = f.exception() if f.done() else None
+                if failed is not None:
+                    raise failed
             futures.append(pool.submit(send, len(futures) + 1, data))
 
         try:

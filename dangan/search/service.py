@@ -50,6 +50,7 @@ def _init_loader(settings: Settings) -> None:
     global _LOADER
     from dangan.system import open_dangan
 
+    # no backend: the loader only reads and prepares documents, the parent writes the index
     _LOADER = SearchService(open_dangan(settings=settings), backend=None)  # type: ignore[arg-type]
 
 

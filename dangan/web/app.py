@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flask import Flask, Response, jsonify, request, url_for
+from flask.json.provider import DefaultJSONProvider
 from flask.sessions import SecureCookieSessionInterface
 from flask.typing import ResponseReturnValue
 from markupsafe import Markup, escape
@@ -148,12 +149,14 @@ def create_app(system: Dangan, start_drain: bool = False) -> Flask:
         JSON_AS_ASCII=False,
     )
     app.session_interface = _SessionInterface()
-    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    if isinstance(app.json, DefaultJSONProvider):  # (always: no other provider is configured)
+        app.json.ensure_ascii = False
     app.jinja_env.globals.update(csrf_token=csrf_token, level_names=LEVEL_NAMES, role_names=ROLES,
                                  right_names=RIGHT_NAMES, status_labels=STATUS_LABELS, nav=nav)
     for blueprint, prefix in BLUEPRINTS:
         app.register_blueprint(blueprint, url_prefix=prefix)
     if os.environ.get("DANGAN_WEB_PROXY") == "1":  # behind one TLS-terminating proxy: trust its headers
+        # Flask's documented way to wrap the WSGI app (mypy sees a method being replaced)
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
     logging.getLogger("werkzeug").addFilter(_QueryStringFilter())
 

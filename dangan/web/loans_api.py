@@ -53,10 +53,10 @@ def date_arg(value: object, name: str) -> dt.date | None:
 def int_arg(value: object, name: str, default: int | None = None) -> int | None:
     if value in (None, ""):
         return default
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, int | float | str):  # JSON numbers or text only
         raise InvalidInput(f"参数 {name} 应为整数。")
     try:
-        return int(value)  # type: ignore[call-overload]
+        return int(value)
     except (TypeError, ValueError):
         raise InvalidInput(f"参数 {name} 应为整数。") from None
 
