@@ -82,7 +82,7 @@ def _run(c: Ctx, items: list[Item] | None, source: str, key: str | None, as_json
     actor = c.actor()
     pipeline = IngestPipeline(c.system, workers=workers)
     if batch_id is None:
-        assert items is not None  # a new batch comes with its files; a resumed one has them
+        assert items is not None  # only a resumed batch (batch_id given) comes without items
         batch_id = pipeline.add_batch(actor, items, source, key)
         if source == "cli":
             pipeline.repoint(batch_id, items)
