@@ -15,6 +15,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from dangan.archive.audit import AuditLog, ChainReport
 from dangan.archive.db import Database
@@ -41,6 +42,7 @@ from dangan.search.status import RecordStatus
 if TYPE_CHECKING:  # the feature services import this module's Dangan
     from dangan.handover.service import HandoverService
     from dangan.integrity.service import VerifyService
+    from dangan.search.service import SearchService
 
 
 @dataclass
@@ -107,7 +109,7 @@ class Dangan:
         return HandoverService(self)
 
     @cached_property
-    def search_service(self):  # type: ignore[no-untyped-def]
+    def search_service(self) -> SearchService:
         from dangan.search.backend import open_backend
         from dangan.search.service import SearchService
 
@@ -231,7 +233,7 @@ def elastic_client_options(env: dict | os._Environ) -> dict:
     return options
 
 
-def _remember_fingerprint(s, keyring: Keyring) -> None:  # type: ignore[no-untyped-def]
+def _remember_fingerprint(s: Session, keyring: Keyring) -> None:
     known = s.get(Meta, "kek_fingerprints")
     prints = set(known.value.split(",")) if known else set()
     prints.add(keyring.fingerprint(keyring.active_id))

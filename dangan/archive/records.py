@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
@@ -42,6 +42,22 @@ QUEUED = "queued"
 ACTIVE = "active"
 EDITABLE = ("title", "category", "location", "doc_date", "security", "responsible",
             "maintenance_code", "custody")
+
+
+class Sealed(Protocol):
+    """What decrypting a record's content needs: a Record, or a row of these columns
+    (the search index reads rows, not ORM objects)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def suite(self) -> str: ...
+    @property
+    def kek_id(self) -> str | None: ...
+    @property
+    def wrapped_dek(self) -> bytes | None: ...
+    @property
+    def has_text(self) -> bool: ...
 
 
 @dataclass
@@ -379,14 +395,14 @@ class RecordsService:
             "suggestion": json.loads(rec.suggestion) if rec.suggestion else None,
         }
 
-    def _dek(self, rec: Record) -> bytes:
+    def _dek(self, rec: Sealed) -> bytes:
         suite = crypto.get_suite(rec.suite)
         kek = self.keyring.kek(rec.kek_id)  # a shredded record (kek_id None) raises NotFound here
         assert rec.wrapped_dek is not None  # shredding clears it together with kek_id
         return crypto.unwrap_dek(suite, kek, rec.wrapped_dek,
                                  rec.id.encode())
 
-    def read_text_pages(self, rec: Record) -> list[dict]:
+    def read_text_pages(self, rec: Sealed) -> list[dict]:
         """Decrypted per-page text (no rights check: callers check first)."""
         if not rec.has_text:
             return []

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, delete, exists, func, select
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import Session, aliased
 
 from dangan.archive.audit import AuditLog
 from dangan.archive.db import Database
@@ -154,7 +154,7 @@ class KeysService:
                               "请先用 dangan verify 检查并修复；再次运行 keys rekey-index 会从中断处继续。") from None
         return text_tokens(key, TEXT_SEPARATOR.join(str(p.get("text", "")) for p in pages))
 
-    def _write(self, s, generation: int, made: dict[str, list[tuple[str, str]]]) -> int:  # type: ignore[no-untyped-def]
+    def _write(self, s: Session, generation: int, made: dict[str, list[tuple[str, str]]]) -> int:
         """The tokens of records still not destroyed (locked against a concurrent shred)."""
         alive = set(s.execute(select(Record.id).where(Record.id.in_(list(made)), Record.status != "destroyed")
                               .with_for_update(read=True)).scalars())
@@ -258,4 +258,4 @@ class KeysService:
 
 
 def _iso(value: object) -> str | None:
-    return value.isoformat(timespec="seconds") + "Z" if hasattr(value, "isoformat") else None  # type: ignore[attr-defined]
+    return value.isoformat(timespec="seconds") + "Z" if hasattr(value, "isoformat") else None

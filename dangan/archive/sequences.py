@@ -11,11 +11,12 @@ from __future__ import annotations
 from sqlalchemy import bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import ReturningInsert
 
 from dangan.archive.models import Sequence, table_of
 
 
-def _statement(dialect: str):  # type: ignore[no-untyped-def]
+def _statement(dialect: str) -> ReturningInsert[int]:
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(table_of(Sequence)).values(scope=bindparam("scope"), last=1)
     return stmt.on_conflict_do_update(index_elements=["scope"],

@@ -41,9 +41,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import urllib3
 from minio import Minio
-from minio.datatypes import Part
+from minio.datatypes import Object, Part
 from minio.error import S3Error, ServerError
 from minio.objectlockconfig import ObjectLockConfig
+from urllib3 import BaseHTTPResponse
 
 from dangan.archive.storage import ObjectStore, _validate_prefix, validate_key
 from dangan.errors import Conflict, DanganError, InvalidInput, NotFound
@@ -269,8 +270,9 @@ class S3Store(ObjectStore):
             while sum(not f.done() for f in futures) >= PARTS_IN_FLIGHT:
                 cf.wait([f for f in futures if not f.done()], return_when=cf.FIRST_COMPLETED)
             for f in futures:
-                if f.done() and f.exception() is not None:
-                    raise f.exception()  # type: ignore[misc]
+                failed = f.exception() if f.done() else None
+                if failed is not None:
+                    raise failed
             futures.append(pool.submit(send, len(futures) + 1, data))
 
         try:
@@ -305,7 +307,7 @@ class S3Store(ObjectStore):
             raise NotFound(f"对象 {key!r} 不存在") from None
         return self._stream(response, chunk_size)
 
-    def _open(self, name: str):  # type: ignore[no-untyped-def]
+    def _open(self, name: str) -> BaseHTTPResponse:
         try:
             return self.client.get_object(self.bucket, name)
         except S3Error as exc:
@@ -314,7 +316,7 @@ class S3Store(ObjectStore):
             raise
 
     @staticmethod
-    def _stream(response, chunk_size: int) -> Iterator[bytes]:  # type: ignore[no-untyped-def]
+    def _stream(response: BaseHTTPResponse, chunk_size: int) -> Iterator[bytes]:
         try:
             yield from response.stream(chunk_size)
         finally:
@@ -337,10 +339,10 @@ class S3Store(ObjectStore):
         except _Missing:
             raise NotFound(f"对象 {key!r} 不存在") from None
 
-    def _stat(self, key: str):  # type: ignore[no-untyped-def]
+    def _stat(self, key: str) -> Object | None:
         name = self._name(key)
 
-        def stat_() -> object:
+        def stat_() -> Object | None:
             try:
                 return self.client.stat_object(self.bucket, name)
             except S3Error as exc:
@@ -357,6 +359,7 @@ class S3Store(ObjectStore):
         info = self._stat(key)
         if info is None:
             raise NotFound(f"对象 {key!r} 不存在")
+        assert info.size is not None  # stat_object takes it from Content-Length
         return int(info.size)
 
     def delete(self, key: str) -> None:

@@ -11,6 +11,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from dangan.archive.audit import AuditLog
+from dangan.archive.db import Database
 from dangan.archive.models import User
 from dangan.archive.permissions import LEVELS, ROLES, SEPARATED, Actor
 from dangan.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -109,7 +111,7 @@ def ensure_not_self_grant(actor: Actor, target_name: str) -> None:
 class UsersService:
     """Account management under 三员分立: only the security officer grants roles."""
 
-    def __init__(self, db, audit) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, db: Database, audit: AuditLog) -> None:
         self.db = db
         self.audit = audit
 
@@ -209,7 +211,7 @@ class UsersService:
             ok = user is not None and user.active and check_password(user.password_hash, password)
             self.audit.append(s, name if user else "anonymous", "user.login", name if user else None,
                               "ok" if ok else "denied")
-        if not ok:
+        if not ok or user is None:  # (ok implies a user; the second test narrows the type)
             raise PermissionDenied("用户名或密码不正确。")
         return to_actor(user)
 

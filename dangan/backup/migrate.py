@@ -20,6 +20,7 @@ import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import insert, select
 
@@ -28,13 +29,16 @@ from dangan.archive.models import Meta, Record
 from dangan.archive.permissions import Actor
 from dangan.archive.storage import open_store
 from dangan.backup import dbcopy
-from dangan.config import CONFIG_NAME, load_settings
+from dangan.config import CONFIG_NAME, Settings, load_settings
 from dangan.errors import Conflict, InvalidInput
+
+if TYPE_CHECKING:
+    from dangan.system import Dangan
 
 MARK = "migrated_from"
 
 
-def migrate_archive(system, actor: Actor, to_config: str, target_home: str | None = None,  # type: ignore[no-untyped-def]
+def migrate_archive(system: Dangan, actor: Actor, to_config: str, target_home: str | None = None,
                     progress: Callable[[str], None] | None = None) -> dict:
     system._require(actor, "backup", "archive.migrate")
     say = progress or (lambda _m: None)
@@ -127,7 +131,7 @@ def migrate_archive(system, actor: Actor, to_config: str, target_home: str | Non
     return report
 
 
-def _copy_keyring(system, target) -> None:  # type: ignore[no-untyped-def]
+def _copy_keyring(system: Dangan, target: Settings) -> None:
     """The keyring goes along (same keys: the wrapped data keys stay valid)."""
     if system.keyring.source == "file" and system.keyring.path is not None:
         if not target.keyring_path.exists():

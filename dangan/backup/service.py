@@ -41,7 +41,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
@@ -55,6 +55,9 @@ from dangan.backup.recipients import Identity, Recipient, parse_recipient
 from dangan.backup.sealed import recipients_of, seal, unseal
 from dangan.config import CONFIG_NAME, load_settings
 from dangan.errors import Conflict, DanganError, InvalidInput, NotFound, PermissionDenied
+
+if TYPE_CHECKING:
+    from dangan.system import Dangan
 
 FORMAT = "dangan-backup"
 SET_KEY = "backup.json"
@@ -126,7 +129,7 @@ def open_destination(where: str) -> ObjectStore:
 class BackupService:
     """`backup` (by an admin) of one open archive."""
 
-    def __init__(self, system) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, system: Dangan) -> None:
         self.system = system
 
     def recipients(self, given: Sequence[str] = ()) -> list[Recipient]:
@@ -393,7 +396,7 @@ def _require_admin(dump_dir: Path, tables: dict, user: str) -> None:
     raise PermissionDenied(f"用户 {user} 不是该档案库的系统管理员，不能恢复备份")
 
 
-def _restore_objects(system, source: ObjectStore, manifest: dict, report: RestoreReport,  # type: ignore[no-untyped-def]
+def _restore_objects(system: Dangan, source: ObjectStore, manifest: dict, report: RestoreReport,
                      say: Callable[[str], None]) -> None:
     say("恢复对象…")
     destroyed = set(_json(source, DESTROYED_KEY, []) or [])
@@ -416,7 +419,7 @@ def _restore_objects(system, source: ObjectStore, manifest: dict, report: Restor
             fut.result()
 
 
-def _reapply_destructions(system, source: ObjectStore, user: str, report: RestoreReport) -> None:  # type: ignore[no-untyped-def]
+def _reapply_destructions(system: Dangan, source: ObjectStore, user: str, report: RestoreReport) -> None:
     destroyed = set(_json(source, DESTROYED_KEY, []) or [])
     if not destroyed:
         return

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -42,7 +43,7 @@ def _identity(path: str | None) -> Identity | None:
     return load_identity(path, _identity_passphrase) if path else None
 
 
-def _say(as_json: bool):  # type: ignore[no-untyped-def]
+def _say(as_json: bool) -> Callable[[str], None]:
     return (lambda _m: None) if as_json else (lambda m: click.echo(m, err=True))
 
 

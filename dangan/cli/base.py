@@ -12,11 +12,15 @@ import os
 import sys
 from collections.abc import Callable, Iterable
 from functools import wraps
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from dangan.errors import DanganError
+
+if TYPE_CHECKING:
+    from dangan.archive.permissions import Actor
+    from dangan.system import Dangan
 
 JSON_OPT = click.option("--json", "as_json", is_flag=True, help="输出 JSON。")
 
@@ -25,17 +29,17 @@ class Ctx:
     def __init__(self, home: str | None, user: str | None) -> None:
         self.home = home
         self.user = user
-        self._system = None
+        self._system: Dangan | None = None
 
     @property
-    def system(self):  # type: ignore[no-untyped-def]
+    def system(self) -> Dangan:
         if self._system is None:
             from dangan.system import open_dangan
 
             self._system = open_dangan(self.home)
         return self._system
 
-    def actor(self):  # type: ignore[no-untyped-def]
+    def actor(self) -> Actor:
         return self.system.actor(self.user)
 
 

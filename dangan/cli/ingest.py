@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from dangan.cli.base import JSON_OPT, Ctx, emit, handled, main, parse_date, pass_ctx
 from dangan.errors import InvalidInput
 
+if TYPE_CHECKING:
+    from dangan.ingest.pipeline import Summary
+    from dangan.ingest.sources import Item
 
-def _explicit(category, location, title, date, security) -> dict:  # type: ignore[no-untyped-def]
+
+def _explicit(category: str | None, location: str | None, title: str | None, date: dt.date | None,
+              security: str | None) -> dict:
     given = {"category": category, "location": location, "title": title,
              "date": date.isoformat() if date else None, "security": security}
     return {k: v for k, v in given.items() if v}
@@ -45,7 +52,7 @@ class Progress:
             self.bar.close()
 
 
-def _report(summary, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+def _report(summary: Summary, as_json: bool) -> None:
     if as_json:
         emit(summary.results, True)
     else:
@@ -68,13 +75,14 @@ def _report(summary, as_json: bool) -> None:  # type: ignore[no-untyped-def]
         sys.exit(1)
 
 
-def _run(c: Ctx, items, source: str, key: str | None, as_json: bool, workers: int | None,  # type: ignore[no-untyped-def]
+def _run(c: Ctx, items: list[Item] | None, source: str, key: str | None, as_json: bool, workers: int | None,
          batch_id: int | None = None) -> None:
     from dangan.ingest.pipeline import IngestPipeline
 
     actor = c.actor()
     pipeline = IngestPipeline(c.system, workers=workers)
     if batch_id is None:
+        assert items is not None  # only a resumed batch (batch_id given) comes without items
         batch_id = pipeline.add_batch(actor, items, source, key)
         if source == "cli":
             pipeline.repoint(batch_id, items)
@@ -88,18 +96,20 @@ def _run(c: Ctx, items, source: str, key: str | None, as_json: bool, workers: in
     _report(summary, as_json)
 
 
-def ingest_key(paths: list[str], explicit: dict, items: list, scratch: Path) -> str:  # type: ignore[type-arg]
+def ingest_key(paths: list[str], explicit: dict, items: list[Item], scratch: Path) -> str:
     """The batch of this argument list (as `dangan import` keys a manifest): the same
     files with the same options rerun after a kill resume the same batch; a changed file
     (size or time) or another option makes a new batch."""
     import json
 
-    def stamp(p: Path | None) -> list:  # type: ignore[type-arg]
+    def stamp(p: Path | None) -> list[int]:
+        if p is None:
+            return []
         try:
-            st = p.stat() if p is not None else None
+            st = p.stat()
         except OSError:
             return []
-        return [st.st_size, st.st_mtime_ns] if st is not None and not Path(p).is_dir() else []  # type: ignore[arg-type]
+        return [] if p.is_dir() else [st.st_size, st.st_mtime_ns]
 
     args = [[str(Path(p).resolve()), stamp(Path(p))] for p in paths]
     # ZIP members are unpacked into a fresh scratch folder each run: the ZIP's own stamp
@@ -124,7 +134,8 @@ def ingest_key(paths: list[str], explicit: dict, items: list, scratch: Path) -> 
 @JSON_OPT
 @pass_ctx
 @handled
-def ingest(c: Ctx, paths: tuple[str, ...], category, location, title, date_, security,  # type: ignore[no-untyped-def]
+def ingest(c: Ctx, paths: tuple[str, ...], category: str | None, location: str | None, title: str | None,
+           date_: str | None, security: str | None,
            workers: int | None, resume: bool, batch: int | None, cancel: int | None, as_json: bool) -> None:
     """档案入库：文件或文件夹（含 ZIP）；未指定的信息从内容中推断。
 
@@ -258,7 +269,8 @@ def review(c: Ctx, limit: int, as_json: bool) -> None:
 @JSON_OPT
 @pass_ctx
 @handled
-def edit(c: Ctx, archive_no: str, category, location, title, date_, security, reason: str,  # type: ignore[no-untyped-def]
+def edit(c: Ctx, archive_no: str, category: str | None, location: str | None, title: str | None,
+         date_: str | None, security: str | None, reason: str,
          as_json: bool) -> None:
     """更正或确认档案信息；确认待分类档案时分配档号。"""
     changes = {"category": category, "location": location, "title": title,

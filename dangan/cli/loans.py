@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TextIO
 
 import click
 
@@ -329,7 +330,7 @@ def move(c: Ctx, archive_nos: tuple[str, ...], to: str, reason: str | None, as_j
 @JSON_OPT
 @pass_ctx
 @handled
-def check(c: Ctx, box: str, codes: tuple[str, ...], file, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+def check(c: Ctx, box: str, codes: tuple[str, ...], file: TextIO | None, as_json: bool) -> None:
     """盘点：核对盒内实有档案与应有档案，报告缺失、错放和借出。"""
     found = list(codes) + ([line for line in file.read().splitlines() if line.strip()] if file else [])
     report = c.system.custody.stocktake(c.actor(), box, found)

@@ -33,8 +33,10 @@ def _strip_marks(snippet: str) -> str:
 @JSON_OPT
 @pass_ctx
 @handled
-def search(c: Ctx, words: tuple[str, ...], categories, location, year_from, year_to, date_from,  # type: ignore[no-untyped-def]
-           date_to, security, status, sort, offset, limit, as_json) -> None:
+def search(c: Ctx, words: tuple[str, ...], categories: tuple[str, ...], location: str | None,
+           year_from: int | None, year_to: int | None, date_from: str | None, date_to: str | None,
+           security: tuple[str, ...], status: tuple[str, ...], sort: str, offset: int, limit: int,
+           as_json: bool) -> None:
     """全文检索。`dangan search reindex` 重建索引，`dangan search sync` 同步待更新的索引。
 
     \b

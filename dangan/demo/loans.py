@@ -4,11 +4,16 @@ newcomer clicking around sees the 借阅 pages in use."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from dangan.archive.models import utcnow
 
+if TYPE_CHECKING:
+    from dangan.archive.permissions import Actor
+    from dangan.system import Dangan
 
-def add_demo_loans(system) -> list[str]:  # type: ignore[no-untyped-def]
+
+def add_demo_loans(system: Dangan) -> list[str]:
     wang, zhao = system.actor("wang"), system.actor("zhao")
     li, chen = system.actor("li"), system.actor("chen")
     _total, rows = system.records.list(wang, limit=500)
@@ -70,7 +75,7 @@ def add_demo_loans(system) -> list[str]:  # type: ignore[no-untyped-def]
     return made
 
 
-def _demo_custody(system, wang, archive_nos: list[str]) -> None:  # type: ignore[no-untyped-def]
+def _demo_custody(system: Dangan, wang: Actor, archive_nos: list[str]) -> None:
     """A room, a cabinet, a shelf and two boxes holding the sample originals, and one 盘点."""
     c = system.custody
     c.add_place(wang, "K1", "room", "一号档案库房")

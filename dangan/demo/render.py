@@ -15,6 +15,7 @@ import math
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
@@ -175,7 +176,7 @@ def pdf(
     return path
 
 
-def text_pdf(path: str | Path, pages: Sequence[str], **kw) -> Path:
+def text_pdf(path: str | Path, pages: Sequence[str], **kw: Any) -> Path:
     """A born-digital PDF: every page carries an extractable text layer."""
     return pdf(path, list(pages), **kw)
 

@@ -6,9 +6,13 @@ from __future__ import annotations
 import datetime as dt
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dangan.archive.records import RecordInput
 from dangan.demo import render
+
+if TYPE_CHECKING:
+    from dangan.system import Dangan
 
 OLD = [  # title, category, location, date, paper box (None: born-digital only)
     ("2009年3号楼电梯困人维修记录", "maintenance", "A-03-001-0101", dt.date(2009, 4, 12), None),
@@ -21,13 +25,13 @@ OLD = [  # title, category, location, date, paper box (None: born-digital only)
 ]
 
 
-def build_retention_demo(system, archivist: str = "wang", manager: str = "zhao",  # type: ignore[no-untyped-def]
+def build_retention_demo(system: Dangan, archivist: str = "wang", manager: str = "zhao",
                          supervisor: str = "auditor") -> dict:
     """Seven records from 2009–2014 (all past their 10 years): three destroyed in batch
     XH-…-0001 with a certificate, one under the hold 诉讼-2024-外墙渗水, three waiting
     for appraisal on the due list."""
     wang = system.actor(archivist)
-    nos = []
+    nos: list[str] = []
     with tempfile.TemporaryDirectory(prefix="dangan-demo-retention-") as tmp:
         for n, (title, category, location, date, box) in enumerate(OLD):
             text = f"{title}\n日期：{date.isoformat()}\n位置：{location}\n处理结果：已完成，业主签字确认。"
@@ -35,7 +39,9 @@ def build_retention_demo(system, archivist: str = "wang", manager: str = "zhao",
             data = RecordInput(original_name=path.name, media_type="application/pdf", title=title,
                                category=category, location=location, doc_date=date, custody=box,
                                pages=1, text_pages=[{"page": 1, "text": text}])
-            nos.append(system.records.create(wang, path, data).archive_no)
+            archive_no = system.records.create(wang, path, data).archive_no
+            assert archive_no is not None  # category and location are given: numbered at once
+            nos.append(archive_no)
     svc = system.retention
     destroy = nos[:3]
     svc.appraise(wang, destroy, "destroy", "保管期满，经鉴定无继续保存价值")

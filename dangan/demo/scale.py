@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dangan.demo import render
 from dangan.demo.corpus import generate
 from dangan.worker.loop import Worker
 from dangan.worker.queue import queue_uploads
 
+if TYPE_CHECKING:
+    from dangan.system import Dangan
+
 BACKUP_PASSPHRASE = "dangan-demo-backup"
 
 
-def add_scale_demo(system, count: int = 3) -> dict:  # type: ignore[no-untyped-def]
+def add_scale_demo(system: Dangan, count: int = 3) -> dict:
     with tempfile.TemporaryDirectory(prefix="dangan-demo-queue-") as tmp:
         files = []
         for n, doc in enumerate(generate(count, seed=7070)):

@@ -13,6 +13,7 @@ import datetime as dt
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,7 @@ from dangan.ingest.extract import extract_metadata, script_of
 
 if TYPE_CHECKING:  # the records service (and the database layer) stays out of workers
     from dangan.archive.records import RecordInput
+    from dangan.system import Dangan
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ class WorkerContext:
     threshold: float
 
     @classmethod
-    def build(cls, system) -> WorkerContext:  # type: ignore[no-untyped-def]
+    def build(cls, system: Dangan) -> WorkerContext:
         from dangan.ingest.learning import current_classifier
 
         scheme_path = system.settings.scheme_path
@@ -175,7 +177,8 @@ def resolve(explicit: dict, found: Analysis, name: str, scheme: Scheme,
     sug = found.suggestion
 
     # Any: the values come from the explicit and inferred dicts (text, dates, codes)
-    def pick(field_name: str, given: Any, guess: Any, same=lambda a, b: a == b) -> Any:  # type: ignore[no-untyped-def]
+    def pick(field_name: str, given: Any, guess: Any,
+             same: Callable[[Any, Any], bool] = lambda a, b: a == b) -> Any:
         if given not in (None, ""):
             if guess not in (None, "") and not same(given, guess):
                 conflicts.append({"field": field_name, "given": given, "inferred": guess})

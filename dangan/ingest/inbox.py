@@ -18,6 +18,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
@@ -26,8 +27,11 @@ from dangan.ingest.models import FINISHED, IngestJob
 from dangan.ingest.pipeline import IngestPipeline
 from dangan.ingest.sources import Inbox, Item
 
+if TYPE_CHECKING:
+    from dangan.system import Dangan
 
-def watch(system, actor: Actor, root: Path, once: bool = False, interval: float = 5.0,  # type: ignore[no-untyped-def]
+
+def watch(system: Dangan, actor: Actor, root: Path, once: bool = False, interval: float = 5.0,
           settle: float = 2.0, echo: Callable[[str], None] | None = None,
           rounds: int | None = None, workers: int | None = None) -> list[dict]:
     """Ingest what arrives in `root` until interrupted (or once, or for `rounds` scans)."""
@@ -87,12 +91,12 @@ def _settle_claims(pipeline: IngestPipeline, box: Inbox, batch_id: int,
             for job in s.execute(select(IngestJob).where(IngestJob.batch_id == batch_id,
                                                          IngestJob.path.in_(names[start:start + 500]))).scalars():
                 jobs[job.path] = job
-    orphans = []
+    orphans: list[Item] = []
     for path in claims:
-        job = jobs.get(str(path))
-        if job is None:
+        found = jobs.get(str(path))
+        if found is None:
             orphans.append(Item(path, Inbox.original_name(path)))
-        elif job.state in FINISHED:
-            moved(job, json.loads(job.result or "{}"))
+        elif found.state in FINISHED:
+            moved(found, json.loads(found.result or "{}"))
     if orphans:
         pipeline.add_items(batch_id, orphans)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
@@ -17,11 +18,14 @@ from dangan.archive.models import Record
 from dangan.errors import DanganError, NotFound
 from dangan.ingest.classify import Classifier
 
+if TYPE_CHECKING:
+    from dangan.system import Dangan
+
 MODEL_KEY = "models/classifier"
 MAX_SAMPLES = 5000
 
 
-def _signature(system) -> str:  # type: ignore[no-untyped-def]
+def _signature(system: Dangan) -> str:
     with system.db.read() as s:
         count, versions = s.execute(
             select(func.count(), func.coalesce(func.sum(Record.version), 0))
@@ -29,7 +33,7 @@ def _signature(system) -> str:  # type: ignore[no-untyped-def]
     return f"{count}:{versions}:{system.settings.classify_threshold}"
 
 
-def _load_cached(system, signature: str) -> Classifier | None:  # type: ignore[no-untyped-def]
+def _load_cached(system: Dangan, signature: str) -> Classifier | None:
     """The cached model, or None: missing, changed since, or sealed under an older
     classifier-cache key (`dangan keys rotate-cache`) — a miss, never an error."""
     try:
@@ -43,7 +47,7 @@ def _load_cached(system, signature: str) -> Classifier | None:  # type: ignore[n
     return Classifier.from_json(doc["model"], system.scheme.categories)
 
 
-def current_classifier(system) -> Classifier:  # type: ignore[no-untyped-def]
+def current_classifier(system: Dangan) -> Classifier:
     """The model trained on the archive as it is now (cached while nothing changed)."""
     signature = _signature(system)
     cached = _load_cached(system, signature)
@@ -54,8 +58,10 @@ def current_classifier(system) -> Classifier:  # type: ignore[no-untyped-def]
     with system.db.read() as s:
         rows = list(s.execute(select(Record).where(Record.status != "queued", Record.category.is_not(None))
                               .order_by(Record.ingested_at.desc()).limit(MAX_SAMPLES)).scalars())
-    samples = []
+    samples: list[tuple[str, str | None, str]] = []
     for rec in rows:
+        if rec.category is None:  # excluded by the query; narrows the type
+            continue
         try:
             text = "\n".join(p.get("text", "") for p in system.records.read_text_pages(rec))
         except DanganError:
@@ -69,7 +75,7 @@ def current_classifier(system) -> Classifier:  # type: ignore[no-untyped-def]
     return model
 
 
-def forget_cached(system) -> None:  # type: ignore[no-untyped-def]
+def forget_cached(system: Dangan) -> None:
     """Delete the cached model (after a classifier-cache key rotation); it is retrained
     on the next classification. Tidiness only: under the new key the old entry is a miss
     anyway, so a store that cannot be reached now is no failure."""

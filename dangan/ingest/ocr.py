@@ -261,8 +261,8 @@ def _tesseract_lines(data: dict[str, list], unscale: float) -> list[_Line]:
         top = min(data["top"][i] for i in idx)
         right = max(data["left"][i] + data["width"][i] for i in idx)
         bottom = max(data["top"][i] + data["height"][i] for i in idx)
-        box = tuple(round(v * unscale) for v in (left, top, right, bottom))
-        lines.append(_Line(text, conf, box))  # type: ignore[arg-type]
+        box = (round(left * unscale), round(top * unscale), round(right * unscale), round(bottom * unscale))
+        lines.append(_Line(text, conf, box))
     return lines
 
 

@@ -46,7 +46,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
@@ -60,6 +60,9 @@ from dangan.errors import DanganError, InvalidInput
 from dangan.ingest import analyse as analysis_mod
 from dangan.ingest.models import FINISHED, PENDING, RUNNING, IngestBatch, IngestJob
 from dangan.ingest.sources import Item
+
+if TYPE_CHECKING:
+    from dangan.system import Dangan
 
 #: A job claimed on another machine whose run has not been heard from for this long is
 #: taken over (on this machine a dead run is recognised at once by its process).
@@ -153,7 +156,7 @@ class Summary:
 class IngestPipeline:
     """Turns items into records; the CLI, the inbox and (later) the web upload call it."""
 
-    def __init__(self, system, workers: int | None = None, threads: int | None = None,  # type: ignore[no-untyped-def]
+    def __init__(self, system: Dangan, workers: int | None = None, threads: int | None = None,
                  analyse: Callable[[str, dict], analysis_mod.Analysis] | None = None) -> None:
         """`workers`: analysis processes (default: the setting, 0 meaning one per core);
         `threads`: custody threads; `analyse`: the per-file analysis, a picklable

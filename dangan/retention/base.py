@@ -26,7 +26,7 @@ from dangan.retention.models import (
     HoldItem,
     RetentionState,
 )
-from dangan.retention.schedule import effective
+from dangan.retention.schedule import Effective, effective
 
 DECISIONS = ("destroy", "extend", "permanent")
 DECISION_NAMES = {"destroy": "销毁", "extend": "延长保管", "permanent": "永久保管"}
@@ -96,7 +96,7 @@ class ServiceBase:
                 select(RetentionState).where(RetentionState.record_id.in_(chunk))).scalars())
         return out
 
-    def _effective(self, rec: Record, st: RetentionState | None):  # type: ignore[no-untyped-def]
+    def _effective(self, rec: Record, st: RetentionState | None) -> Effective:
         return effective(self.scheme, rec.category, rec.doc_date, rec.retention_until,
                          st.event_date if st else None, st.until if st else None,
                          bool(st and st.permanent))

@@ -31,7 +31,7 @@ class DueList(ServiceBase):
     def schedule(self) -> list[dict]:
         return schedule_rows(self.scheme)
 
-    def _visible(self, actor: Actor):  # type: ignore[no-untyped-def]
+    def _visible(self, actor: Actor) -> ColumnElement[bool]:
         levels = [name for name, level in LEVELS.items() if level <= actor.level]
         cond: ColumnElement[bool] = Record.security.in_(levels)
         if actor.categories is not None:
@@ -65,7 +65,7 @@ class DueList(ServiceBase):
     _COLS = (Record.id, Record.archive_no, Record.title, Record.category, Record.location, Record.year,
              Record.doc_date, Record.retention_period, Record.retention_until, Record.custody)
 
-    def _estate(self):  # type: ignore[no-untyped-def]
+    def _estate(self) -> ColumnElement[str]:
         """The project segment of the location code (the estate), in SQL."""
         if self.db.dialect == "postgresql":
             return func.split_part(Record.location, "-", 1)

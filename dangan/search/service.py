@@ -16,8 +16,10 @@ import multiprocessing
 import os
 from collections import defaultdict, deque
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import and_, delete, false, func, not_, or_, select
+from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
 from dangan.archive import codes as codes_mod
@@ -25,10 +27,15 @@ from dangan.archive.derived_keys import BLIND_INDEX
 from dangan.archive.models import ArchiveAlias, BlindIndex, Outbox, Record
 from dangan.archive.permissions import LEVELS, Actor
 from dangan.archive.pii import blind_token, mask_text, pii_query
+from dangan.archive.records import Sealed
 from dangan.errors import DanganError, InvalidInput, PermissionDenied
 from dangan.search import analysis
 from dangan.search.backend import Hit, IndexDoc, PreparedDoc, Reader, SearchBackend, SearchRequest, prepare
 from dangan.search.query import And, Node, Not, Or, Word, parse
+
+if TYPE_CHECKING:
+    from dangan.config import Settings
+    from dangan.system import Dangan
 
 SYNC_BATCH = 500
 PARALLEL_FROM = 5000  # outbox rows; below this a process pool costs more than it saves
@@ -38,11 +45,12 @@ _DELETE_PER_COMMIT = 20_000  # applied outbox rows removed per transaction
 _LOADER: SearchService | None = None
 
 
-def _init_loader(settings) -> None:  # type: ignore[no-untyped-def]
+def _init_loader(settings: Settings) -> None:
     """Pool worker: its own connection to the archive, to read and decrypt records."""
     global _LOADER
     from dangan.system import open_dangan
 
+    # no backend: the loader only reads and prepares documents, the parent writes the index
     _LOADER = SearchService(open_dangan(settings=settings), backend=None)  # type: ignore[arg-type]
 
 
@@ -58,12 +66,35 @@ _DOC_COLUMNS = (Record.id, Record.archive_no, Record.provisional_no, Record.titl
                 Record.location, Record.year, Record.doc_date, Record.security, Record.status,
                 Record.maintenance_code, Record.has_text, Record.suite, Record.kek_id, Record.wrapped_dek)
 
+
+class _DocRow(Sealed, Protocol):
+    """A row of `_DOC_COLUMNS` (what `_doc` reads; the decryption columns come from Sealed)."""
+
+    @property
+    def archive_no(self) -> str | None: ...
+    @property
+    def provisional_no(self) -> str | None: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def category(self) -> str | None: ...
+    @property
+    def location(self) -> str | None: ...
+    @property
+    def year(self) -> int | None: ...
+    @property
+    def doc_date(self) -> dt.date | None: ...
+    @property
+    def security(self) -> str: ...
+    @property
+    def maintenance_code(self) -> str | None: ...
+
 #: A batch on its way to the index: (outbox row ids, documents or their future, ids to remove).
 _Batch = tuple[list[int], "cf.Future[list[PreparedDoc]] | list[IndexDoc]", list[str]]
 
 
 class SearchService:
-    def __init__(self, system, backend: SearchBackend) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, system: Dangan, backend: SearchBackend) -> None:
         self.system = system
         self.db = system.db
         self.scheme = system.scheme
@@ -207,13 +238,15 @@ class SearchService:
         (``[search] withhold_text_from``): decrypted and masked as for indexing, and only
         while the database still lets this reader see the record."""
         level = self.system.settings.withhold_text_level
-        ids = [h.record_id for h in hits if not h.text_stored] if level is not None else []
+        if level is None:
+            return
+        ids = [h.record_id for h in hits if not h.text_stored]
         if not ids:
             return
         with self.db.read() as s:
             rows = {r.id: r for r in s.execute(select(*_DOC_COLUMNS).where(Record.id.in_(ids)))}
 
-        def shown(rec) -> bool:  # type: ignore[no-untyped-def]
+        def shown(rec: _DocRow | None) -> bool:
             return (rec is not None and rec.has_text and level <= LEVELS.get(rec.security, 3) <= actor.level
                     and (actor.categories is None or (rec.category or "unclassified") in actor.categories))
 
@@ -229,7 +262,7 @@ class SearchService:
 
     # -- keeping the index in step ------------------------------------------------------
 
-    def _doc(self, rec, aliases: list[str], status: str) -> IndexDoc:  # type: ignore[no-untyped-def]
+    def _doc(self, rec: _DocRow, aliases: list[str], status: str) -> IndexDoc:
         """Metadata and PII-masked text of one record (a row with the `_DOC_COLUMNS`);
         `status` is the derived one (dangan.search.status), not `rec.status`."""
         if rec.provisional_no and rec.provisional_no not in aliases:
@@ -243,7 +276,7 @@ class SearchService:
             text=self._text(rec), maintenance_code=rec.maintenance_code,
             store_text=withhold is None or security < withhold)
 
-    def _text(self, rec) -> str:  # type: ignore[no-untyped-def]
+    def _text(self, rec: _DocRow) -> str:
         """The PII-masked text of a record (a row with the `_DOC_COLUMNS`), as indexed."""
         if not rec.has_text:
             return ""
@@ -426,7 +459,7 @@ class SearchService:
 _CODE_SEPARATORS = "-·./"
 
 
-def _code_match(column, code: str) -> ColumnElement[bool]:  # type: ignore[no-untyped-def]
+def _code_match(column: QueryableAttribute[str | None], code: str) -> ColumnElement[bool]:
     """The code itself or a code it is a segment prefix of (A-01 → A-01-001-0101, not A-010)."""
     return and_(column.is_not(None),  # false, not NULL, for a record without one (so "-A" works)
                 or_(column == code, *(column.startswith(code + sep, autoescape=True) for sep in _CODE_SEPARATORS)))

@@ -5,6 +5,8 @@ calls the same service, which refuses anyone else."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
@@ -14,10 +16,13 @@ from dangan.web import admin
 from dangan.web.auth import check_csrf, requires
 from dangan.web.owners import OwnerService
 
+if TYPE_CHECKING:
+    from dangan.system import Dangan
+
 bp = Blueprint("admin_pages", __name__)
 
 
-def system():  # type: ignore[no-untyped-def]
+def system() -> Dangan:
     return current_app.config["DANGAN"]
 
 

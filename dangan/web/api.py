@@ -7,6 +7,7 @@ these paths at import); a test fails when a route is missing from it.
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
@@ -24,10 +25,13 @@ from dangan.web.openapi import spec
 from dangan.web.owners import OwnerService
 from dangan.web.pages import stream_original
 
+if TYPE_CHECKING:
+    from dangan.system import Dangan
+
 bp = Blueprint("api", __name__)
 
 
-def system():  # type: ignore[no-untyped-def]
+def system() -> Dangan:
     return current_app.config["DANGAN"]
 
 

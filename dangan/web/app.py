@@ -16,8 +16,10 @@ import os
 import secrets
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flask import Flask, Response, jsonify, request, url_for
+from flask.json.provider import DefaultJSONProvider
 from flask.sessions import SecureCookieSessionInterface
 from flask.typing import ResponseReturnValue
 from markupsafe import Markup, escape
@@ -49,6 +51,9 @@ from dangan.web.custody_api import bp as custody_api_bp
 from dangan.web.custody_pages import bp as custody_pages_bp
 from dangan.web.loans_api import bp as loans_api_bp
 from dangan.web.loans_pages import bp as loans_pages_bp
+
+if TYPE_CHECKING:
+    from dangan.system import Dangan
 
 # Every blueprint of the web app, with its URL prefix. Another area adds one line here.
 BLUEPRINTS = [
@@ -132,7 +137,7 @@ def nav(endpoint: str, label: str, right: str | None = None) -> str:
     return Markup(f'<a href="{escape(href)}"{css}>{escape(label)}</a>')
 
 
-def create_app(system, start_drain: bool = False) -> Flask:  # type: ignore[no-untyped-def]
+def create_app(system: Dangan, start_drain: bool = False) -> Flask:
     app = Flask(__name__)
     app.config.update(
         DANGAN=system,
@@ -144,12 +149,14 @@ def create_app(system, start_drain: bool = False) -> Flask:  # type: ignore[no-u
         JSON_AS_ASCII=False,
     )
     app.session_interface = _SessionInterface()
-    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    if isinstance(app.json, DefaultJSONProvider):  # (always: no other provider is configured)
+        app.json.ensure_ascii = False
     app.jinja_env.globals.update(csrf_token=csrf_token, level_names=LEVEL_NAMES, role_names=ROLES,
                                  right_names=RIGHT_NAMES, status_labels=STATUS_LABELS, nav=nav)
     for blueprint, prefix in BLUEPRINTS:
         app.register_blueprint(blueprint, url_prefix=prefix)
     if os.environ.get("DANGAN_WEB_PROXY") == "1":  # behind one TLS-terminating proxy: trust its headers
+        # Flask's documented way to wrap the WSGI app (mypy sees a method being replaced)
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
     logging.getLogger("werkzeug").addFilter(_QueryStringFilter())
 
@@ -217,7 +224,7 @@ def _strip_query(text: str) -> str:
     return text
 
 
-def _start_index_drain(system, app: Flask, every: float = 2.0) -> None:  # type: ignore[no-untyped-def]
+def _start_index_drain(system: Dangan, app: Flask, every: float = 2.0) -> None:
     """Apply outbox rows to the search index in the background, so the index catches up
     by itself after an outage."""
     import threading

@@ -4,6 +4,7 @@ search-query log and CSV export. The auditor reads the trail, never the content.
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, current_app, g, render_template, request, stream_with_context
 from flask.typing import ResponseReturnValue
@@ -11,11 +12,14 @@ from flask.typing import ResponseReturnValue
 from dangan.web import auditview
 from dangan.web.auth import check_csrf, requires
 
+if TYPE_CHECKING:
+    from dangan.system import Dangan
+
 bp = Blueprint("audit_pages", __name__)
 PAGE = 50
 
 
-def system():  # type: ignore[no-untyped-def]
+def system() -> Dangan:
     return current_app.config["DANGAN"]
 
 

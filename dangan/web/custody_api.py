@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, current_app, g, jsonify, request, send_file
 from flask.typing import ResponseReturnValue
@@ -12,10 +13,13 @@ from dangan.web.auth import login_required
 from dangan.web.loans_api import body
 from dangan.web.openapi import op, path_param, query, register
 
+if TYPE_CHECKING:
+    from dangan.system import Dangan
+
 bp = Blueprint("custody_api", __name__)
 
 
-def system():  # type: ignore[no-untyped-def]
+def system() -> Dangan:
     return current_app.config["DANGAN"]
 
 

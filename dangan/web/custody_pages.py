@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
 from flask import (
     Blueprint,
@@ -22,10 +23,13 @@ from dangan.errors import DanganError
 from dangan.loans.custody import KINDS
 from dangan.web.auth import check_csrf, login_required
 
+if TYPE_CHECKING:
+    from dangan.system import Dangan
+
 bp = Blueprint("custody", __name__)
 
 
-def system():  # type: ignore[no-untyped-def]
+def system() -> Dangan:
     return current_app.config["DANGAN"]
 
 

@@ -3,6 +3,8 @@ follow the batch live, and work through the 待分类 queue beside the page imag
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
@@ -10,10 +12,13 @@ from dangan.errors import DanganError
 from dangan.web import uploads
 from dangan.web.auth import check_csrf, requires
 
+if TYPE_CHECKING:
+    from dangan.system import Dangan
+
 bp = Blueprint("ingest_pages", __name__)
 
 
-def system():  # type: ignore[no-untyped-def]
+def system() -> Dangan:
     return current_app.config["DANGAN"]
 
 

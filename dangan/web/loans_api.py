@@ -10,6 +10,7 @@ import datetime as dt
 import io
 from pathlib import Path
 from tempfile import TemporaryDirectory
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, current_app, g, jsonify, request, send_file
 from flask.typing import ResponseReturnValue
@@ -19,10 +20,13 @@ from dangan.loans.export import export_ledger
 from dangan.web.auth import login_required
 from dangan.web.openapi import op, path_param, query, register
 
+if TYPE_CHECKING:
+    from dangan.system import Dangan
+
 bp = Blueprint("loans_api", __name__)
 
 
-def system():  # type: ignore[no-untyped-def]
+def system() -> Dangan:
     return current_app.config["DANGAN"]
 
 
@@ -49,10 +53,10 @@ def date_arg(value: object, name: str) -> dt.date | None:
 def int_arg(value: object, name: str, default: int | None = None) -> int | None:
     if value in (None, ""):
         return default
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, int | float | str):  # JSON numbers or text only
         raise InvalidInput(f"参数 {name} 应为整数。")
     try:
-        return int(value)  # type: ignore[call-overload]
+        return int(value)
     except (TypeError, ValueError):
         raise InvalidInput(f"参数 {name} 应为整数。") from None
 

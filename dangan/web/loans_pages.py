@@ -10,6 +10,7 @@ import datetime as dt
 import io
 from pathlib import Path
 from tempfile import TemporaryDirectory
+from typing import TYPE_CHECKING
 
 from flask import (
     Blueprint,
@@ -31,12 +32,15 @@ from dangan.loans.notify import notifier_for
 from dangan.loans.service import CONDITIONS, KINDS, STATES
 from dangan.web.auth import check_csrf, login_required
 
+if TYPE_CHECKING:
+    from dangan.system import Dangan
+
 bp = Blueprint("loans", __name__)
 ACTIONS = {"approve": "批准", "reject": "驳回", "checkout": "借出", "renew": "续借", "return": "归还",
            "cancel": "撤销"}
 
 
-def system():  # type: ignore[no-untyped-def]
+def system() -> Dangan:
     return current_app.config["DANGAN"]
 
 

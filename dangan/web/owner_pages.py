@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, current_app, g, render_template, request
 from flask.typing import ResponseReturnValue
@@ -17,10 +18,13 @@ from dangan.web.content import ContentService
 from dangan.web.owners import OwnerService
 from dangan.web.pages import content_disposition
 
+if TYPE_CHECKING:
+    from dangan.system import Dangan
+
 bp = Blueprint("owner_pages", __name__)
 
 
-def system():  # type: ignore[no-untyped-def]
+def system() -> Dangan:
     return current_app.config["DANGAN"]
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from flask import (
@@ -36,12 +36,15 @@ from dangan.web.content import ContentService, Original
 from dangan.web.owners import OwnerService
 from dangan.web.throttle import LoginGuard
 
+if TYPE_CHECKING:
+    from dangan.system import Dangan
+
 bp = Blueprint("pages", __name__)
 PAGE = 30
 LOW_CONFIDENCE = 0.6
 
 
-def system():  # type: ignore[no-untyped-def]
+def system() -> Dangan:
     return current_app.config["DANGAN"]
 
 

@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -46,6 +47,9 @@ from dangan.ingest.models import PENDING, RUNNING, IngestBatch, IngestJob
 from dangan.ingest.pipeline import IngestPipeline
 from dangan.worker.queue import sweep_spool
 from dangan.worker.schedule import Scheduler
+
+if TYPE_CHECKING:
+    from dangan.system import Dangan
 
 
 @dataclass
@@ -69,7 +73,7 @@ def set_lease(seconds: float) -> None:
     pipeline_mod.HEARTBEAT_SECONDS = max(1.0, seconds / 4)
 
 
-def queue_status(system) -> dict:  # type: ignore[no-untyped-def]
+def queue_status(system: Dangan) -> dict:
     """Jobs by state, batches with work left, and who holds running jobs."""
     with system.db.read() as s:
         states = dict(s.execute(select(IngestJob.state, func.count()).group_by(IngestJob.state)).all())
@@ -82,7 +86,7 @@ def queue_status(system) -> dict:  # type: ignore[no-untyped-def]
 
 
 class Worker:
-    def __init__(self, system, processes: int | None = None, poll: float = 2.0,  # type: ignore[no-untyped-def]
+    def __init__(self, system: Dangan, processes: int | None = None, poll: float = 2.0,
                  outbox: bool = True, echo: Callable[[str], None] | None = None,
                  inbox: Path | None = None, inbox_actor: Actor | None = None,
                  schedule: Scheduler | None = None) -> None:
@@ -135,7 +139,10 @@ class Worker:
             if self._stop:
                 break
             with self.system.db.read() as s:
-                owner = s.get(IngestBatch, batch_id).created_by
+                batch = s.get(IngestBatch, batch_id)
+                owner = batch.created_by if batch is not None else None
+            if owner is None:  # the batch is gone since it was listed: nothing to run
+                continue
             try:
                 actor = self.system.actor(owner)
             except DanganError as exc:

@@ -7,6 +7,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dangan.config import Settings
 
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 
@@ -71,7 +75,7 @@ def _add_month(when: dt.datetime, months: int) -> dt.datetime:
     return when.replace(year=index // 12, month=index % 12 + 1)
 
 
-def plans(settings) -> dict[str, Plan]:  # type: ignore[no-untyped-def]
+def plans(settings: Settings) -> dict[str, Plan]:
     day = settings.worker_retention_report_day
     return {"verify": Plan(settings.worker_verify_every),
             "retention-report": Plan("off" if day == "off" else f"monthly:{int(day)}"),

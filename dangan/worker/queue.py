@@ -14,7 +14,7 @@ import secrets
 import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from sqlalchemy import select
 
@@ -24,6 +24,9 @@ from dangan.errors import InvalidInput
 from dangan.ingest.models import FINISHED, IngestJob
 from dangan.ingest.pipeline import IngestPipeline
 from dangan.ingest.sources import Item, display_name, expand_zip, is_zip
+
+if TYPE_CHECKING:
+    from dangan.system import Dangan
 
 MAX_FILES = 500
 EXPLICIT_KEYS = ("category", "location", "title", "date", "security")
@@ -35,7 +38,7 @@ def explicit_from(form: Mapping[str, str | None]) -> dict:
     return {k: v for k, v in out.items() if v}
 
 
-def validate_explicit(system, explicit: dict) -> None:  # type: ignore[no-untyped-def]
+def validate_explicit(system: Dangan, explicit: dict) -> None:
     """Refuse the whole batch up front when an option is wrong (not file by file later)."""
     scheme = system.scheme
     if "category" in explicit:
@@ -51,13 +54,13 @@ def validate_explicit(system, explicit: dict) -> None:  # type: ignore[no-untype
             raise InvalidInput(f"日期 {explicit['date']!r} 无效：应为 YYYY-MM-DD。") from None
 
 
-def spool_dir(system) -> Path:  # type: ignore[no-untyped-def]
+def spool_dir(system: Dangan) -> Path:
     path = system.settings.home / "spool"
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     return path
 
 
-def queue_uploads(system, actor: Actor, files: Iterable[tuple[str, IO[bytes]]],  # type: ignore[no-untyped-def]
+def queue_uploads(system: Dangan, actor: Actor, files: Iterable[tuple[str, IO[bytes]]],
                   explicit: Mapping[str, str | None] | None = None, source: str = "queue") -> dict:
     """Spool the uploaded files and queue them as one batch (nothing is ingested here);
     {"batch_id", "files", "folder"}. The one way files from the web app become a batch:
@@ -98,7 +101,7 @@ def queue_uploads(system, actor: Actor, files: Iterable[tuple[str, IO[bytes]]], 
     return {"batch_id": batch_id, "files": len(items), "folder": folder}
 
 
-def sweep_spool(system) -> int:  # type: ignore[no-untyped-def]
+def sweep_spool(system: Dangan) -> int:
     """Remove spooled files whose jobs have finished, and a batch's spool folder (with an
     unpacked ZIP's leftovers) once none of its jobs is open; returns how many files."""
     root = system.settings.home / "spool"

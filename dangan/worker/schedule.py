@@ -26,6 +26,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -39,6 +40,9 @@ from dangan.loans.notify import Notifier, notifier_for
 from dangan.worker.models import ScheduledTask
 from dangan.worker.plans import plans
 from dangan.worker.tasks import TASKS, Outcome
+
+if TYPE_CHECKING:
+    from dangan.system import Dangan
 
 RETRY = dt.timedelta(minutes=1)  # first retry after an error; doubles each time, at most the interval
 
@@ -59,7 +63,7 @@ class Claim:
 class Scheduler:
     """The scheduled tasks of one worker process (or of one `dangan worker run-task`)."""
 
-    def __init__(self, system, worker: str | None = None,  # type: ignore[no-untyped-def]
+    def __init__(self, system: Dangan, worker: str | None = None,
                  now: Callable[[], dt.datetime] = utcnow, lease: float = 600.0,
                  notifier: Notifier | None = None, echo: Callable[[str], None] | None = None) -> None:
         self.system = system
@@ -314,7 +318,7 @@ def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat(timespec="seconds") + "Z" if value is not None else None
 
 
-def schedule_status(system, now: dt.datetime | None = None) -> list[dict]:  # type: ignore[no-untyped-def]
+def schedule_status(system: Dangan, now: dt.datetime | None = None) -> list[dict]:
     """Each task: its plan, last run and outcome, next due, who runs it now. Read only."""
     now = now or utcnow()
     wanted = plans(system.settings)

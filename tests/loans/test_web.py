@@ -146,3 +146,17 @@ def test_the_desk_sends_reminders_from_the_overdue_page(web, clock):
     html = client.post("/loans/overdue/remind", data={"csrf_token": token}, follow_redirects=True).get_data(as_text=True)
     assert "已向 1 笔" in html
     assert call(app, t["li"], "get", f"/loans/{lid}").json["events"][-1]["event"] == "remind"
+
+
+def test_days_must_be_an_integer_or_its_text(web):
+    """int_arg: JSON numbers and digit strings pass; lists, objects, booleans and words
+    are a 400 with one Chinese sentence (never a 500)."""
+    app, t, lend = web
+    for bad in ("三天", [5], {"n": 5}, True, "5.5"):
+        r = call(app, t["li"], "post", "/loans", {"records": [lend["a"]], "purpose": "核对", "days": bad})
+        assert r.status_code == 400, (bad, r.json)
+        assert r.json["error"] == "参数 days 应为整数。"
+    for good in ("3", 4, 2.0):
+        r = call(app, t["li"], "post", "/loans", {"records": [lend["a"]], "purpose": "核对", "days": good})
+        assert r.status_code == 201, (good, r.json)
+        assert r.json["days"] == int(good)
