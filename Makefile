@@ -23,10 +23,12 @@ test: bootstrap
 	@scripts/elasticsearch.sh start-secure >/dev/null
 	@scripts/minio.sh start >/dev/null
 	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/mypy
 	@$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
 lint: bootstrap
 	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/mypy
 
 services: bootstrap
 	@scripts/postgres.sh start

@@ -55,9 +55,11 @@ def int_arg(value: object, name: str, default: int | None = None) -> int | None:
         return default
     if isinstance(value, bool) or not isinstance(value, int | float | str):  # JSON numbers or text only
         raise InvalidInput(f"参数 {name} 应为整数。")
+    if isinstance(value, float) and not value.is_integer():  # 5.5, Infinity, NaN
+        raise InvalidInput(f"参数 {name} 应为整数。")
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InvalidInput(f"参数 {name} 应为整数。") from None
 
 

@@ -150,9 +150,9 @@ def test_the_desk_sends_reminders_from_the_overdue_page(web, clock):
 
 def test_days_must_be_an_integer_or_its_text(web):
     """int_arg: JSON numbers and digit strings pass; lists, objects, booleans and words
-    are a 400 with one Chinese sentence (never a 500)."""
+    are a 400 with one Chinese sentence (never a 500), and so are 5.5, Infinity and NaN."""
     app, t, lend = web
-    for bad in ("三天", [5], {"n": 5}, True, "5.5"):
+    for bad in ("三天", [5], {"n": 5}, True, "5.5", 5.5, float("inf"), float("nan")):
         r = call(app, t["li"], "post", "/loans", {"records": [lend["a"]], "purpose": "核对", "days": bad})
         assert r.status_code == 400, (bad, r.json)
         assert r.json["error"] == "参数 days 应为整数。"
