@@ -217,13 +217,29 @@ def test_the_switch_waits_for_a_writer_that_holds_the_old_generation(system) -> 
 
 def test_two_rekey_runs_at_once_share_the_work_and_finish_one_generation(system) -> None:  # type: ignore[no-untyped-def]
     import threading
+    import time
+
+    from dangan.archive.models import AuditEntry
 
     archive(system, 20)
     errors: list[BaseException] = []
 
+    def started() -> int:
+        with system.db.read() as s:
+            return len(s.execute(select(AuditEntry.id).where(
+                AuditEntry.action == "keys.rekey_index", AuditEntry.outcome == "started")).all())
+
+    def overlap(_done: int) -> None:
+        """The first run to finish a batch waits for the second to start: the runs really
+        overlap however the threads are scheduled (a late second run would start a third
+        generation of its own, rightly)."""
+        deadline = time.monotonic() + 60
+        while started() < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+
     def run() -> None:
         try:
-            system.keys.rekey_index(system.actor("root"), batch=2)
+            system.keys.rekey_index(system.actor("root"), batch=2, progress=overlap)
         except BaseException as exc:
             errors.append(exc)
 
