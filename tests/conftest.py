@@ -86,7 +86,7 @@ def home(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-def _populate(dangan) -> None:  # type: ignore[no-untyped-def]
+def _populate(dangan) -> None:
     """One project and a user of each kind, granted by the security officer."""
     sec = dangan.actor("secofficer")
     for name, (roles, clearance) in PEOPLE.items():

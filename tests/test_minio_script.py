@@ -101,7 +101,7 @@ def dist() -> Iterator[Dist]:
 
 
 @pytest.fixture
-def run(tmp_path: Path, dist: Dist):  # type: ignore[no-untyped-def]
+def run(tmp_path: Path, dist: Dist):
     """scripts/minio.sh with a PATH of only the tools it needs (no go) and a private cache."""
     bindir = tmp_path / "bin"
     bindir.mkdir()

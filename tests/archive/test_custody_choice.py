@@ -19,7 +19,7 @@ def test_load_that_is_our_own_leaves_the_second_core_free(two_cores, monkeypatch
     assert crypto._spare_core()
 
 
-def test_other_processes_on_the_second_core_mean_single_thread_hashing(two_cores, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_other_processes_on_the_second_core_mean_single_thread_hashing(two_cores, monkeypatch) -> None:
     monkeypatch.setattr(crypto.os, "getloadavg", lambda: (1.9, 1.5, 1.0))
     monkeypatch.setattr(crypto._OWN_LOAD, "sample", lambda: 0.2)
     assert not crypto._spare_core()

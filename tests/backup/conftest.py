@@ -18,7 +18,7 @@ PASS = "correct horse battery staple"
 
 
 @pytest.fixture
-def add_record(system) -> Callable[..., str]:  # type: ignore[no-untyped-def]
+def add_record(system) -> Callable[..., str]:
     """A record with random original bytes and a text page; returns its 档号."""
     counter = iter(range(10_000))
 

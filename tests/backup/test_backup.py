@@ -18,7 +18,7 @@ from dangan.system import open_dangan
 from tests.backup.conftest import PASS
 
 
-def destroy(system, archive_no: str) -> str:  # type: ignore[no-untyped-def]
+def destroy(system, archive_no: str) -> str:
     """What the retention slice's `destroy execute` does to one record (archive.shred)."""
     with system.db.session() as s:
         rec = system.records.find(s, archive_no)

@@ -26,7 +26,7 @@ def cli(home: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
     return c
 
 
-def one_line_error(result, text: str) -> None:  # type: ignore[no-untyped-def]
+def one_line_error(result, text: str) -> None:
     assert result.exit_code == 1, result.output
     assert result.stderr.count("\n") == 1 and text in result.stderr, result.stderr
 

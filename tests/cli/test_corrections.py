@@ -48,12 +48,12 @@ def test_confirmation_is_found_by_its_new_number_and_title_without_a_sync(cli, u
     assert [h["archive_no"] for h in by_title["hits"]] == [number]
 
 
-def test_an_index_outage_keeps_the_change_and_says_search_will_catch_up(cli, undated_pdf: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_an_index_outage_keeps_the_change_and_says_search_will_catch_up(cli, undated_pdf: Path, monkeypatch) -> None:
     from dangan.search.service import SearchService
 
     [out] = cli.json("ingest", str(undated_pdf), "--category", "safety", user="wang")
 
-    def down(self, refs):  # type: ignore[no-untyped-def]
+    def down(self, refs):
         raise ConnectionError("index down")
 
     with monkeypatch.context() as m:

@@ -67,7 +67,7 @@ class Archive:
     def close(self) -> None:
         self.system.close()
 
-    def count(self, model) -> int:  # type: ignore[no-untyped-def]
+    def count(self, model) -> int:
         with self.system.db.read() as s:
             return s.execute(select(func.count()).select_from(model)).scalar_one()
 
@@ -94,7 +94,7 @@ class Archive:
                                   .where(IngestBatch.source == source).order_by(IngestJob.id)).scalars())
 
 
-def start(home: Path, *args: str, **kw) -> subprocess.Popen:  # type: ignore[no-untyped-def]
+def start(home: Path, *args: str, **kw) -> subprocess.Popen:
     return subprocess.Popen([DANGAN, "--home", str(home), "--as", "wang", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, **kw)
 
@@ -141,7 +141,7 @@ def gone(pids: set[int], timeout: float = 15) -> set[int]:
         time.sleep(0.1)
 
 
-def kill_when(proc: subprocess.Popen, ready, timeout: float = 120) -> bool:  # type: ignore[no-untyped-def]
+def kill_when(proc: subprocess.Popen, ready, timeout: float = 120) -> bool:
     """SIGKILL `proc` as soon as `ready()` holds; False if it finished first. Its helper
     processes (analysis workers) must not outlive it."""
     deadline = time.monotonic() + timeout
@@ -256,7 +256,7 @@ def test_only_archivists_may_import(cli, tmp_path: Path) -> None:
 # -- ingest: hostile names and mixed batches ---------------------------------------------------
 
 
-def test_shell_metacharacters_in_a_file_name_are_only_characters(cli, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_shell_metacharacters_in_a_file_name_are_only_characters(cli, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     victim = tmp_path / "x"
     victim.mkdir()
@@ -333,7 +333,7 @@ def test_batches_on_a_terminal_show_a_progress_bar_with_pages_per_second(cli, tm
 
 
 @pytest.fixture
-def migration(tmp_path: Path):  # type: ignore[no-untyped-def]
+def migration(tmp_path: Path):
     """An old archive being migrated: 36 documents, a duplicate, a missing file, a bad row."""
     folder = tmp_path / "old-archive"
     good = corpus_pdfs(folder / "docs", 36)

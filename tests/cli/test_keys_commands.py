@@ -13,7 +13,7 @@ from dangan.system import open_dangan
 ID_CARD = "110101199003074514"
 
 
-def test_rekey_index_rotate_cache_and_status(cli) -> None:  # type: ignore[no-untyped-def]
+def test_rekey_index_rotate_cache_and_status(cli) -> None:
     system = open_dangan(cli.home)
     text = f"业主身份证号 {ID_CARD}"
     for i in range(3):

@@ -65,7 +65,7 @@ def rehash(bag: Path) -> None:
     (bag / "bag-info.txt").write_text("\n".join([*info, f"Payload-Oxum: {size}.{count}"]) + "\n", encoding="utf-8")
 
 
-def edit_metadata(bag: Path, change) -> None:  # type: ignore[no-untyped-def]
+def edit_metadata(bag: Path, change) -> None:
     meta_path = bag / "data" / "metadata.json"
     facts = json.loads(meta_path.read_text(encoding="utf-8"))
     change(facts)

@@ -35,7 +35,7 @@ def drop(inbox: Path, name: str, data: bytes) -> Path:
     return aged(path)
 
 
-def records(system) -> list[Record]:  # type: ignore[no-untyped-def]
+def records(system) -> list[Record]:
     with system.db.read() as s:
         return list(s.execute(select(Record)).scalars())
 

@@ -37,14 +37,14 @@ from tests.ingest.conftest import (
 # -- analysis stand-ins (module level: they run in the worker processes) -------------------
 
 
-def analyse_or_crash(path: str, explicit: dict):  # type: ignore[no-untyped-def]
+def analyse_or_crash(path: str, explicit: dict):
     """The real analysis, except that a file whose name says "crash" kills its process."""
     if "crash" in Path(path).name:
         os._exit(3)
     return analysis_mod.analyse(path, explicit)
 
 
-def analyse_or_hang(path: str, explicit: dict):  # type: ignore[no-untyped-def]
+def analyse_or_hang(path: str, explicit: dict):
     """The real analysis, except that a file whose name says "hang" never finishes."""
     import time
 
@@ -53,21 +53,21 @@ def analyse_or_hang(path: str, explicit: dict):  # type: ignore[no-untyped-def]
     return analysis_mod.analyse(path, explicit)
 
 
-def analyse_and_log(path: str, explicit: dict):  # type: ignore[no-untyped-def]
+def analyse_and_log(path: str, explicit: dict):
     """The real analysis, leaving a line in the file's folder for every call."""
     with open(Path(path).parent / "analysed.log", "a", encoding="utf-8") as fh:
         fh.write(Path(path).name + "\n")
     return analysis_mod.analyse(path, explicit)
 
 
-def analyse_then_change_file(path: str, explicit: dict):  # type: ignore[no-untyped-def]
+def analyse_then_change_file(path: str, explicit: dict):
     found = analysis_mod.analyse(path, explicit)
     with open(path, "ab") as fh:
         fh.write(b"\n% changed while it was being ingested\n")
     return found
 
 
-def quick_analysis(path: str, explicit: dict):  # type: ignore[no-untyped-def]
+def quick_analysis(path: str, explicit: dict):
     """No text extraction at all: for tests about scheduling, not about documents."""
     import time
 
@@ -82,7 +82,7 @@ def quick_analysis(path: str, explicit: dict):  # type: ignore[no-untyped-def]
 # -- helpers -------------------------------------------------------------------------------
 
 
-def add_open_script(writer) -> None:  # type: ignore[no-untyped-def]
+def add_open_script(writer) -> None:
     """A script that runs when the PDF is opened (/OpenAction /JavaScript)."""
     from pypdf.generic import DictionaryObject, NameObject, TextStringObject
 
@@ -94,7 +94,7 @@ def files_to_items(*paths: Path, **explicit: str) -> list[Item]:
     return [Item(p, p.name, dict(explicit)) for p in paths]
 
 
-def run_batch(system, items: list[Item], workers: int = 2, source: str = "import", key: str | None = None,  # type: ignore[no-untyped-def]
+def run_batch(system, items: list[Item], workers: int = 2, source: str = "import", key: str | None = None,
               **kw):
     pipeline = IngestPipeline(system, workers=workers, **kw)
     actor = system.actor("wang")
@@ -102,7 +102,7 @@ def run_batch(system, items: list[Item], workers: int = 2, source: str = "import
     return pipeline.run(actor, batch_id), pipeline, batch_id
 
 
-def record_keys(system) -> set[str]:  # type: ignore[no-untyped-def]
+def record_keys(system) -> set[str]:
     with system.db.read() as s:
         rows = s.execute(select(Record.id, Record.has_text)).all()
     keys = {object_key(rid, "original") for rid, _ in rows}
@@ -110,17 +110,17 @@ def record_keys(system) -> set[str]:  # type: ignore[no-untyped-def]
     return keys
 
 
-def assert_nothing_half_stored(system) -> None:  # type: ignore[no-untyped-def]
+def assert_nothing_half_stored(system) -> None:
     """The object store holds exactly the objects of the records that exist."""
     assert set(system.store.keys("records/")) == record_keys(system)
 
 
-def record_count(system) -> int:  # type: ignore[no-untyped-def]
+def record_count(system) -> int:
     with system.db.read() as s:
         return s.execute(select(func.count()).select_from(Record)).scalar_one()
 
 
-def jobs_of(system, batch_id: int) -> list[IngestJob]:  # type: ignore[no-untyped-def]
+def jobs_of(system, batch_id: int) -> list[IngestJob]:
     with system.db.read() as s:
         return list(s.execute(select(IngestJob).where(IngestJob.batch_id == batch_id)
                               .order_by(IngestJob.seq)).scalars())

@@ -14,7 +14,7 @@ PROJECTS = [ProjectRef(code, name) for code, name, _ in DEFAULT_PROJECTS]
 D = datetime.date
 
 
-def meta(text: str):  # type: ignore[no-untyped-def]
+def meta(text: str):
     return extract_metadata(text, None, PROJECTS)
 
 

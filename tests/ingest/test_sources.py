@@ -35,7 +35,7 @@ def write_zip(path: Path, members: dict[str, bytes]) -> Path:
     return path
 
 
-def by_name(items):  # type: ignore[no-untyped-def]
+def by_name(items):
     return {i.name: i for i in items}
 
 
@@ -149,7 +149,7 @@ def test_encrypted_zip_member_is_refused(tmp_path: Path) -> None:
     assert item.path is None and "加密" in item.error
 
 
-def test_zip_declaring_huge_content_is_refused_before_extraction(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_zip_declaring_huge_content_is_refused_before_extraction(tmp_path: Path, monkeypatch) -> None:
     import dangan.ingest.sources as sources
 
     monkeypatch.setattr(sources, "MAX_ZIP_TOTAL", 1000)

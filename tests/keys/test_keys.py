@@ -21,7 +21,7 @@ def b64key() -> str:
     return base64.b64encode(os.urandom(32)).decode()
 
 
-def add(system, n: int) -> list[str]:  # type: ignore[no-untyped-def]
+def add(system, n: int) -> list[str]:
     out = []
     for i in range(n):
         data = RecordInput(original_name=f"{i}.pdf", media_type="application/pdf", title=f"巡查记录 {i}",
@@ -30,7 +30,7 @@ def add(system, n: int) -> list[str]:  # type: ignore[no-untyped-def]
     return out
 
 
-def start(home: Path):  # type: ignore[no-untyped-def]
+def start(home: Path):
     system, _ = init_archive(home, "root", "secofficer", "audit1")
     system.users.add(system.actor("secofficer"), "wang", ["archivist"], "secret")
     return system

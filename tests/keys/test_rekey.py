@@ -21,7 +21,7 @@ ID_CARD = "110101199003074514"
 MOBILE = "13812345678"
 
 
-def add(system, text: str, *, queue: bool = False, title: str = "业主登记表") -> str:  # type: ignore[no-untyped-def]
+def add(system, text: str, *, queue: bool = False, title: str = "业主登记表") -> str:
     """A record as ingest makes it: text pages plus its tokens under the current key."""
     data = RecordInput(original_name="a.pdf", media_type="application/pdf", title=title,
                        category="owner", location="A-01", queue=queue,
@@ -30,18 +30,18 @@ def add(system, text: str, *, queue: bool = False, title: str = "业主登记表
     return system.records.create(system.actor("wang"), io.BytesIO(os.urandom(2000)), data).record_id
 
 
-def found(system, query: str) -> set[str]:  # type: ignore[no-untyped-def]
+def found(system, query: str) -> set[str]:
     hits = system.search_service.search(system.actor("wang"), query)["hits"]
     return {h["archive_no"] for h in hits}
 
 
-def tokens(system) -> set[tuple[str, str, int]]:  # type: ignore[no-untyped-def]
+def tokens(system) -> set[tuple[str, str, int]]:
     with system.db.read() as s:
         return {(t, r, g) for t, r, g in s.execute(
             select(BlindIndex.token, BlindIndex.record_id, BlindIndex.generation))}
 
 
-def archive(system, n: int = 6) -> list[str]:  # type: ignore[no-untyped-def]
+def archive(system, n: int = 6) -> list[str]:
     """`n` records, each with its own phone number; one 身份证号 shared by two; one in 待分类."""
     ids = [add(system, f"业主 张{i} 手机 138{i:08d} 登记。") for i in range(n)]
     ids.append(add(system, f"业主身份证号 {ID_CARD}，联系电话 {MOBILE}。"))
@@ -51,7 +51,7 @@ def archive(system, n: int = 6) -> list[str]:  # type: ignore[no-untyped-def]
     return ids
 
 
-def test_after_rekey_the_same_numbers_find_the_same_records_with_new_tokens_only(system) -> None:  # type: ignore[no-untyped-def]
+def test_after_rekey_the_same_numbers_find_the_same_records_with_new_tokens_only(system) -> None:
     archive(system)
     before_id, before_phone, before_one = found(system, ID_CARD), found(system, MOBILE), found(system, "13800000003")
     assert len(before_id) == 2 and len(before_phone) == 1 and len(before_one) == 1
@@ -75,13 +75,13 @@ def test_after_rekey_the_same_numbers_find_the_same_records_with_new_tokens_only
 
 
 def test_a_rebuild_interrupted_half_way_leaves_search_working_and_a_rerun_finishes(
-        system, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+        system, monkeypatch: pytest.MonkeyPatch) -> None:
     archive(system)
     old = tokens(system)
     read = system.records.read_text_pages
     calls = {"n": 0}
 
-    def crash_after_four(rec):  # type: ignore[no-untyped-def]
+    def crash_after_four(rec):
         calls["n"] += 1
         if calls["n"] > 4:
             raise RuntimeError("power cut")
@@ -109,7 +109,7 @@ def test_a_rebuild_interrupted_half_way_leaves_search_working_and_a_rerun_finish
     assert system.keys.status(system.actor("root"))[BLIND_INDEX]["unfinished"] is None
 
 
-def test_a_personal_number_search_between_switch_and_cleanup_works(system, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_personal_number_search_between_switch_and_cleanup_works(system, monkeypatch) -> None:
     ids = archive(system)
     keys = system.keys
     old_key = system.blind_key  # generation 1
@@ -117,7 +117,7 @@ def test_a_personal_number_search_between_switch_and_cleanup_works(system, monke
     seen: dict[str, set[str]] = {}
     calls = {"n": 0}
 
-    def after_switch(old: int, new: int):  # type: ignore[no-untyped-def]
+    def after_switch(old: int, new: int):
         calls["n"] += 1
         if calls["n"] == 2:  # the second catch-up runs after the switch, before the cleanup
             # an ingest batch that began under the old key commits now: its tokens are redone
@@ -143,7 +143,7 @@ def test_a_personal_number_search_between_switch_and_cleanup_works(system, monke
     assert {g for _, _, g in tokens(system)} == {2}
 
 
-def test_destroyed_records_get_no_tokens(system) -> None:  # type: ignore[no-untyped-def]
+def test_destroyed_records_get_no_tokens(system) -> None:
     from dangan.archive.models import Record
     from dangan.archive.shred import forget_key
 
@@ -155,7 +155,7 @@ def test_destroyed_records_get_no_tokens(system) -> None:  # type: ignore[no-unt
     assert len(found(system, ID_CARD)) == 1 and found(system, MOBILE) == set()
 
 
-def test_keys_commands_need_the_key_admin_right(system) -> None:  # type: ignore[no-untyped-def]
+def test_keys_commands_need_the_key_admin_right(system) -> None:
     for call in (lambda a: system.keys.rekey_index(a), lambda a: system.keys.rotate_cache(a),
                  lambda a: system.keys.status(a)):
         with pytest.raises(PermissionDenied):
@@ -164,7 +164,7 @@ def test_keys_commands_need_the_key_admin_right(system) -> None:  # type: ignore
     assert {"keys.rekey_index", "keys.rotate_cache", "keys.status"} <= set(denied)
 
 
-def test_rekeyed_keys_survive_a_kek_rotation(system) -> None:  # type: ignore[no-untyped-def]
+def test_rekeyed_keys_survive_a_kek_rotation(system) -> None:
     archive(system)
     system.keys.rekey_index(system.actor("root"))
     result = system.rotate_keys(system.actor("root"))
@@ -175,7 +175,7 @@ def test_rekeyed_keys_survive_a_kek_rotation(system) -> None:  # type: ignore[no
         assert system.records.derived.row(s, BLIND_INDEX, 2).kek_id == result["active"]
 
 
-def test_rotate_cache_keeps_classification_working_and_never_reads_the_old_entry(system) -> None:  # type: ignore[no-untyped-def]
+def test_rotate_cache_keeps_classification_working_and_never_reads_the_old_entry(system) -> None:
     from dangan.ingest import learning
 
     add(system, "电梯 维修 保养 记录 电梯 故障", title="电梯维修记录")
@@ -195,7 +195,7 @@ def test_rotate_cache_keeps_classification_working_and_never_reads_the_old_entry
     assert b"".join(system.store.get(learning.MODEL_KEY)) != old_blob
 
 
-def test_the_switch_waits_for_a_writer_that_holds_the_old_generation(system) -> None:  # type: ignore[no-untyped-def]
+def test_the_switch_waits_for_a_writer_that_holds_the_old_generation(system) -> None:
     """An ingest transaction holds the current generation (a shared row lock on PostgreSQL,
     the one write lock on SQLite), so the switch cannot slip in between its read of the
     generation and its commit."""
@@ -215,7 +215,7 @@ def test_the_switch_waits_for_a_writer_that_holds_the_old_generation(system) -> 
         assert system.records.derived.current(s, BLIND_INDEX, lock=True) == new
 
 
-def test_two_rekey_runs_at_once_share_the_work_and_finish_one_generation(system) -> None:  # type: ignore[no-untyped-def]
+def test_two_rekey_runs_at_once_share_the_work_and_finish_one_generation(system) -> None:
     import threading
     import time
 

@@ -13,7 +13,7 @@ from dangan.loans.models import LoanEvent, PhysicalOut
 WORKERS = 4
 
 
-def _checkout(home: str, db_url: str, loan_id: str, barrier, results) -> None:  # type: ignore[no-untyped-def]
+def _checkout(home: str, db_url: str, loan_id: str, barrier, results) -> None:
     os.environ["DANGAN_DATABASE_URL"] = db_url
     from dangan.errors import Conflict
     from dangan.system import open_dangan

@@ -23,7 +23,7 @@ def web(system, lend):
     return app, tokens, lend
 
 
-def call(app, token: str, method: str, path: str, json=None):  # type: ignore[no-untyped-def]
+def call(app, token: str, method: str, path: str, json=None):
     client = app.test_client()
     return getattr(client, method)("/api/v1" + path, json=json, headers={"Authorization": f"Bearer {token}"})
 
@@ -96,7 +96,7 @@ def test_every_loan_route_is_in_the_openapi_document(web):
     assert routes and routes <= set(spec), routes - set(spec)
 
 
-def login(client, name: str):  # type: ignore[no-untyped-def]
+def login(client, name: str):
     page = client.get("/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
     client.post("/login", data={"name": name, "password": PASSWORD, "csrf_token": token})

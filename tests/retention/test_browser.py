@@ -51,7 +51,7 @@ def browser():
         b.close()
 
 
-def session(browser, base: str, name: str):  # type: ignore[no-untyped-def]
+def session(browser, base: str, name: str):
     page = browser.new_context(accept_downloads=True).new_page()
     page.goto(base + "/login")
     page.fill("input[name=name]", name)

@@ -298,7 +298,7 @@ def test_the_loans_hook_may_open_its_own_transactions(people) -> None:
     system = people
     calls = []
 
-    def records_out(ids):  # type: ignore[no-untyped-def]
+    def records_out(ids):
         with system.db.session():
             calls.append(len(ids))
         return {}

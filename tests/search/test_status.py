@@ -169,7 +169,7 @@ def test_loading_a_batch_costs_the_same_few_queries_for_ten_or_forty_records(svc
     for batch in (ids[:10], ids):
         seen: list[str] = []
 
-        def count(conn, cursor, statement, *args, seen=seen) -> None:  # type: ignore[no-untyped-def]
+        def count(conn, cursor, statement, *args, seen=seen) -> None:
             seen.append(statement)
 
         event.listen(system.db.engine, "before_cursor_execute", count)

@@ -24,7 +24,7 @@ def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
 PEOPLE = ("li", "guest", "wang", "zhao", "secofficer", "root", "audit1")
 
 
-def make_app(system, tmp_path: Path):  # type: ignore[no-untyped-def]
+def make_app(system, tmp_path: Path):
     sec = system.actor("secofficer")
     for name in PEOPLE:
         if name != "secofficer":
@@ -44,13 +44,13 @@ def make_app(system, tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def app(system, tmp_path):  # type: ignore[no-untyped-def]
+def app(system, tmp_path):
     """The app over SQLite and over PostgreSQL."""
     return make_app(system, tmp_path)
 
 
 @pytest.fixture
-def lite_app(sqlite_system, tmp_path):  # type: ignore[no-untyped-def]
+def lite_app(sqlite_system, tmp_path):
     """The app over SQLite only: for behaviour that does not depend on the database."""
     return make_app(sqlite_system, tmp_path)
 
@@ -61,7 +61,7 @@ def pdf_bytes(tmp_path: Path, text: str, pages: int = 1) -> bytes:
     return path.read_bytes()
 
 
-def add_record(system, tmp_path: Path, title: str, text: str = "电梯维修，已更换门机皮带。",  # type: ignore[no-untyped-def]
+def add_record(system, tmp_path: Path, title: str, text: str = "电梯维修，已更换门机皮带。",
                category: str = "maintenance", location: str = "A-01-001-0101", pages: int = 1,
                original_name: str = "维修单.pdf", **kw) -> str:
     import io
@@ -75,25 +75,25 @@ def add_record(system, tmp_path: Path, title: str, text: str = "电梯维修，�
     return result.archive_no or result.provisional_no
 
 
-def csrf(client, path: str = "/login") -> str:  # type: ignore[no-untyped-def]
+def csrf(client, path: str = "/login") -> str:
     page = client.get(path)
     return re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
 
 
-def login(client, name: str, password: str = PASSWORD, address: str = "127.0.0.1"):  # type: ignore[no-untyped-def]
+def login(client, name: str, password: str = PASSWORD, address: str = "127.0.0.1"):
     token = csrf(client)
     return client.post("/login", data={"name": name, "password": password, "csrf_token": token},
                        environ_base={"REMOTE_ADDR": address})
 
 
-def client_as(app, name: str):  # type: ignore[no-untyped-def]
+def client_as(app, name: str):
     client = app.test_client()
     resp = login(client, name)
     assert resp.status_code == 302, resp.get_data(as_text=True)[:500]
     return client
 
 
-def post(client, path: str, data: dict | None = None, **kw):  # type: ignore[no-untyped-def]
+def post(client, path: str, data: dict | None = None, **kw):
     """A form post with the session's CSRF token."""
     with client.session_transaction() as sess:
         token = sess.get("csrf")
@@ -102,5 +102,5 @@ def post(client, path: str, data: dict | None = None, **kw):  # type: ignore[no-
     return client.post(path, data={**(data or {}), "csrf_token": token}, **kw)
 
 
-def bearer(system, name: str) -> dict:  # type: ignore[no-untyped-def]
+def bearer(system, name: str) -> dict:
     return {"Authorization": "Bearer " + system.users.new_token(system.actor(name), name)}

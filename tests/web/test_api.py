@@ -15,7 +15,7 @@ from schemathesis.checks import not_a_server_error
 from tests.web.conftest import add_record, bearer, make_app
 
 
-def routes(app) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]
+def routes(app) -> set[tuple[str, str]]:
     out = set()
     for rule in app.url_map.iter_rules():
         path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", str(rule))
@@ -24,7 +24,7 @@ def routes(app) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]
     return out
 
 
-def documented(app) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]
+def documented(app) -> set[tuple[str, str]]:
     spec = app.test_client().get("/api/v1/openapi.json").get_json()
     return {(path, method) for path, ops in spec["paths"].items() for method in ops}
 
@@ -118,7 +118,7 @@ def test_api_browse_dashboard_and_review(app, system, tmp_path) -> None:
 # -- fuzzing from the document ----------------------------------------------------------
 
 @pytest.fixture
-def fuzz_app(sqlite_system, tmp_path):  # type: ignore[no-untyped-def]
+def fuzz_app(sqlite_system, tmp_path):
     app = make_app(sqlite_system, tmp_path)
     add_record(sqlite_system, tmp_path, "电梯维修")
     add_record(sqlite_system, tmp_path, "业主登记表", category="owner", location="A-01-001-0102")
@@ -127,11 +127,11 @@ def fuzz_app(sqlite_system, tmp_path):  # type: ignore[no-untyped-def]
     return app
 
 
-def fuzz(operation, headers: dict, calls: list) -> None:  # type: ignore[no-untyped-def]
+def fuzz(operation, headers: dict, calls: list) -> None:
     @given(case=operation.as_strategy())
     @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
               database=None)
-    def run(case) -> None:  # type: ignore[no-untyped-def]
+    def run(case) -> None:
         calls.append(1)
         response = case.call(headers=headers)
         case.validate_response(response, checks=[not_a_server_error])

@@ -74,14 +74,14 @@ def page():
         browser.close()
 
 
-def sign_in(page, server: str, name: str) -> None:  # type: ignore[no-untyped-def]
+def sign_in(page, server: str, name: str) -> None:
     page.goto(server + "/login")
     page.fill("input[name=name]", name)
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
 
 
-def image_loaded(page, min_width: int, timeout: float = 30) -> None:  # type: ignore[no-untyped-def]
+def image_loaded(page, min_width: int, timeout: float = 30) -> None:
     """The viewer's page image arrived and decoded (polled from here: the CSP forbids eval)."""
     img = page.locator(".viewer img")
     deadline = time.monotonic() + timeout
@@ -92,7 +92,7 @@ def image_loaded(page, min_width: int, timeout: float = 30) -> None:  # type: ig
     raise AssertionError("the page image did not load")
 
 
-def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
+def shot(page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 

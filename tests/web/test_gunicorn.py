@@ -139,7 +139,7 @@ def test_an_upload_to_one_process_is_filed_and_found_through_all(served: str, tm
     assert found == {True}
 
 
-def _key_after(barrier, home: str, out) -> None:  # type: ignore[no-untyped-def]
+def _key_after(barrier, home: str, out) -> None:
     from dangan.web.app import _secret_key
 
     barrier.wait()

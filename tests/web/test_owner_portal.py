@@ -16,7 +16,7 @@ OWNER_PW = "owner password 1"
 
 
 @pytest.fixture
-def estate(app, system, tmp_path):  # type: ignore[no-untyped-def]
+def estate(app, system, tmp_path):
     """Owner zhang of A-01-001-0101, bound and marked through the pages by the people who may."""
     sec = system.actor("secofficer")
     system.users.add(sec, "zhang", ["owner"], "public", password=OWNER_PW)
@@ -34,7 +34,7 @@ def estate(app, system, tmp_path):  # type: ignore[no-untyped-def]
     return {"mine": mine, "hidden": hidden, "neighbour": neighbour, "building": building}
 
 
-def _original(system, no: str):  # type: ignore[no-untyped-def]
+def _original(system, no: str):
     from dangan.archive.records import RecordsService
 
     with system.db.read() as s:
@@ -42,7 +42,7 @@ def _original(system, no: str):  # type: ignore[no-untyped-def]
     return system.records.iter_original(rec)
 
 
-def owner(app):  # type: ignore[no-untyped-def]
+def owner(app):
     client = app.test_client()
     resp = login(client, "zhang", OWNER_PW)
     assert resp.headers["Location"] == "/owner"

@@ -20,7 +20,7 @@ PASSWORD = "browser test pw"
 
 
 @pytest.fixture
-def running(sqlite_system, tmp_path: Path):  # type: ignore[no-untyped-def]
+def running(sqlite_system, tmp_path: Path):
     system = sqlite_system
     for name in ("wang", "root"):
         system.users.set_password(system.actor("secofficer"), name, PASSWORD)
@@ -49,7 +49,7 @@ def running(sqlite_system, tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def page():  # type: ignore[no-untyped-def]
+def page():
     if not Path(CHROMIUM).exists():
         pytest.fail("chromium is not installed (scripts/bootstrap.sh installs it)")
     from playwright.sync_api import sync_playwright
@@ -62,7 +62,7 @@ def page():  # type: ignore[no-untyped-def]
         browser.close()
 
 
-def log_in(page, server: str, name: str) -> None:  # type: ignore[no-untyped-def]
+def log_in(page, server: str, name: str) -> None:
     page.goto(server + "/login")
     page.fill("input[name=name]", name)
     page.fill("input[name=password]", PASSWORD)

@@ -49,17 +49,17 @@ class Clock:
         self.now += dt.timedelta(**kw)
 
 
-def configure(system, **worker: str) -> None:  # type: ignore[no-untyped-def]
+def configure(system, **worker: str) -> None:
     """[worker] settings for this test: only verify, daily, unless said otherwise."""
     values = {"retention_report_day": "off", "remind_every": "off", **worker}
     system.settings = replace(system.settings, **{f"worker_{k}": v for k, v in values.items()})
 
 
-def scheduler(system, clock: Clock, name: str = "w1", notifier: LogNotifier | None = None) -> Scheduler:  # type: ignore[no-untyped-def]
+def scheduler(system, clock: Clock, name: str = "w1", notifier: LogNotifier | None = None) -> Scheduler:
     return Scheduler(system, name, now=clock, lease=60, notifier=notifier or LogNotifier())
 
 
-def add(system, title: str = "电梯维修单", date: dt.date = dt.date(2005, 3, 1), pdf: bytes | None = None) -> str:  # type: ignore[no-untyped-def]
+def add(system, title: str = "电梯维修单", date: dt.date = dt.date(2005, 3, 1), pdf: bytes | None = None) -> str:
     """A maintenance record (10 years from its date); random bytes unless a PDF is given,
     so its 四性 check fails (the file does not open)."""
     data = RecordInput(original_name="a.pdf", media_type="application/pdf", title=title, category="maintenance",
@@ -68,17 +68,17 @@ def add(system, title: str = "电梯维修单", date: dt.date = dt.date(2005, 3,
     return system.records.create(system.actor("wang"), io.BytesIO(body), data).archive_no
 
 
-def row(system, name: str = "verify") -> ScheduledTask:  # type: ignore[no-untyped-def]
+def row(system, name: str = "verify") -> ScheduledTask:
     with system.db.read() as s:
         return s.get(ScheduledTask, name)
 
 
-def verify_runs(system) -> int:  # type: ignore[no-untyped-def]
+def verify_runs(system) -> int:
     with system.db.read() as s:
         return s.execute(select(func.count()).select_from(VerifyRun)).scalar_one()
 
 
-def audit(system, action: str) -> list[dict]:  # type: ignore[no-untyped-def]
+def audit(system, action: str) -> list[dict]:
     rows = system.audit_log(system.actor("audit1"), action=action)
     return [{**r, "detail": json.loads(r["detail"]) if isinstance(r["detail"], str) else r["detail"]} for r in rows]
 
@@ -125,7 +125,7 @@ def test_a_due_task_runs_once_per_period_even_with_two_workers_racing(system) ->
     assert len(audit(system, "worker.task")) == 2
 
 
-def _worker_fields(settings) -> dict:  # type: ignore[no-untyped-def]
+def _worker_fields(settings) -> dict:
     return {k: v for k, v in settings.__dict__.items() if k.startswith("worker_")}
 
 
@@ -314,7 +314,7 @@ def cli(home: Path) -> Cli:
     return c
 
 
-def test_worker_status_run_task_and_no_schedule_from_the_command_line(cli: Cli, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_worker_status_run_task_and_no_schedule_from_the_command_line(cli: Cli, monkeypatch) -> None:
     monkeypatch.setenv("DANGAN_WORKER_RETENTION_REPORT_DAY", "off")
     stats = cli.json("worker", "--once", "--no-schedule")
     assert stats["tasks"] == []
@@ -343,7 +343,7 @@ def test_worker_status_run_task_and_no_schedule_from_the_command_line(cli: Cli, 
     assert busy.exit_code == 1 and "elsewhere:9" in busy.stderr and busy.stderr.count("\n") == 1
 
 
-def test_a_worker_refuses_to_start_when_its_run_as_person_cannot_run_the_checks(cli: Cli, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_worker_refuses_to_start_when_its_run_as_person_cannot_run_the_checks(cli: Cli, monkeypatch) -> None:
     monkeypatch.setenv("DANGAN_WORKER_RUN_AS", "root")  # the admin: no right to run 四性 checks
     refused = cli("worker", "--once")
     assert refused.exit_code == 1 and refused.stderr.count("\n") == 1
@@ -404,7 +404,7 @@ def test_a_long_check_keeps_its_claim_by_heartbeat(system, monkeypatch: pytest.M
     add(system)
     real_run = system.verify.run
 
-    def slow_run(*args, **kw):  # type: ignore[no-untyped-def]
+    def slow_run(*args, **kw):
         time.sleep(5.0)  # a long check: over two leases long
         return real_run(*args, **kw)
 

@@ -29,7 +29,7 @@ RECORDS, PAGES = 30, 300  # a 四性 run of a few seconds: every page of every P
 LEASE = 4  # seconds (`dangan worker --lease`, its smallest value): the takeover waits this long
 
 
-def add_long_pdfs(system, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def add_long_pdfs(system, tmp_path: Path) -> None:
     """Distinct many-page PDFs, stored directly (no OCR): what makes the check take time."""
     wang = system.actor("wang")
     for i in range(RECORDS):
@@ -41,7 +41,7 @@ def add_long_pdfs(system, tmp_path: Path) -> None:  # type: ignore[no-untyped-de
         system.records.create(wang, io.BytesIO(body), data)
 
 
-def _env(system, db_url: str) -> dict:  # type: ignore[no-untyped-def]
+def _env(system, db_url: str) -> dict:
     return dict(os.environ, DANGAN_HOME=str(system.settings.home), DANGAN_DATABASE_URL=db_url,
                 PYTHONPATH=str(ROOT), DANGAN_SEARCH_BACKEND="embedded", OMP_THREAD_LIMIT="1",
                 DANGAN_WORKER_RETENTION_REPORT_DAY="off")  # only `verify` is due
@@ -53,17 +53,17 @@ def _start_worker(env: dict, log: Path) -> subprocess.Popen:
                             stderr=log.open("ab"), start_new_session=True)
 
 
-def _row(system) -> ScheduledTask | None:  # type: ignore[no-untyped-def]
+def _row(system) -> ScheduledTask | None:
     with system.db.read() as s:
         return s.get(ScheduledTask, "verify")
 
 
-def _verify_runs(system) -> list[VerifyRun]:  # type: ignore[no-untyped-def]
+def _verify_runs(system) -> list[VerifyRun]:
     with system.db.read() as s:
         return list(s.execute(select(VerifyRun)).scalars())
 
 
-def _wait(condition, deadline: float, procs: list[subprocess.Popen], log: Path):  # type: ignore[no-untyped-def]
+def _wait(condition, deadline: float, procs: list[subprocess.Popen], log: Path):
     """Poll until `condition()` is truthy; a worker that exited early fails with its log."""
     while time.monotonic() < deadline:
         found = condition()

@@ -20,7 +20,7 @@ PASSWORD = "long enough pw"
 
 
 @pytest.fixture
-def client(system, monkeypatch):  # type: ignore[no-untyped-def]
+def client(system, monkeypatch):
     monkeypatch.setattr(system, "settings", dataclasses.replace(system.settings, web_hand_off="queue"))
     sec = system.actor("secofficer")
     for name in ("wang", "li"):
@@ -30,7 +30,7 @@ def client(system, monkeypatch):  # type: ignore[no-untyped-def]
     return app.test_client()
 
 
-def login(client, name: str) -> str:  # type: ignore[no-untyped-def]
+def login(client, name: str) -> str:
     page = client.get("/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
     client.post("/login", data={"name": name, "password": PASSWORD, "csrf_token": token})

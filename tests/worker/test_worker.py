@@ -35,7 +35,7 @@ def repair_pdfs(tmp_path: Path, n: int, start: int = 0) -> list[Item]:
     return items
 
 
-def queue(system, tmp_path: Path, n: int) -> int:  # type: ignore[no-untyped-def]
+def queue(system, tmp_path: Path, n: int) -> int:
     return IngestPipeline(system).add_batch(system.actor("wang"), repair_pdfs(tmp_path, n), "queue")
 
 
@@ -65,7 +65,7 @@ def _start_worker(home: Path, db_url: str, log: Path) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=log.open("ab"), start_new_session=True)
 
 
-def _finished(system) -> int:  # type: ignore[no-untyped-def]
+def _finished(system) -> int:
     with system.db.read() as s:
         return s.execute(select(func.count()).where(IngestJob.state.in_(["done", "queued"]))).scalar_one()
 
