@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Iterable
 from itertools import islice
@@ -11,7 +12,8 @@ from pathlib import Path
 import click
 
 from dangan.cli.base import JSON_OPT, Ctx, each, emit, handled, main, parse_date, pass_ctx
-from dangan.cli.stream import write_json_list
+from dangan.cli.stream import write_json_rows
+from dangan.retention.due import FIELDS
 from dangan.retention.register import export
 
 # -- retention --------------------------------------------------------------------------
@@ -61,12 +63,15 @@ def due(c: Ctx, as_of: str | None, category: str | None, location: str | None, y
         emit(svc.due(c.actor(), day, category=category, location=location, year=year, limit=limit), as_json,
              _due_human)
         return
-    # every row: written out while it is read, never built as one list (261k rows at 1M records)
+    # every row: written out while it is read, never built as one list (261k rows at 1M records);
+    # what start-up loaded stays put, so the collector does not rescan it while rows stream by
+    gc.freeze()
     with svc.due_stream(c.actor(), day, category=category, location=location, year=year) as (head, rows):
         if as_json:
-            write_json_list(head, "records", rows, lambda text: click.echo(text, nl=False), nested=("holds",))
+            write_json_rows(head, "records", FIELDS, rows, lambda text: click.echo(text, nl=False),
+                            nested=("holds",))
         else:
-            _due_human(head, rows)
+            _due_human(head, (dict(zip(FIELDS, row, strict=True)) for row in rows))
 
 
 @retention.command("report")
