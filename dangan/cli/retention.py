@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import gc
 import sys
 from collections.abc import Iterable
 from itertools import islice
@@ -63,9 +62,7 @@ def due(c: Ctx, as_of: str | None, category: str | None, location: str | None, y
         emit(svc.due(c.actor(), day, category=category, location=location, year=year, limit=limit), as_json,
              _due_human)
         return
-    # every row: written out while it is read, never built as one list (261k rows at 1M records);
-    # what start-up loaded stays put, so the collector does not rescan it while rows stream by
-    gc.freeze()
+    # every row: written out while it is read, never built as one list (261k rows at 1M records)
     with svc.due_stream(c.actor(), day, category=category, location=location, year=year) as (head, rows):
         if as_json:
             write_json_rows(head, "records", FIELDS, rows, lambda text: click.echo(text, nl=False),

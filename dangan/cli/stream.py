@@ -15,6 +15,7 @@ pieces is checked all the same.
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Callable, Collection, Iterable, Sequence
 from itertools import islice
@@ -76,7 +77,11 @@ def write_json_rows(head: dict, key: str, fields: Sequence[str], rows: Iterable[
     form = _Rows(fields, nested)
     it = iter(rows)
     first = True
-    while chunk := list(islice(it, CHUNK)):
-        write((text[:-4] + "[\n" if first else ",\n") + ",\n".join(form.text(chunk)))
-        first = False
+    gc.freeze()  # what the process holds stays put: the collector need not rescan it for every chunk
+    try:
+        while chunk := list(islice(it, CHUNK)):
+            write((text[:-4] + "[\n" if first else ",\n") + ",\n".join(form.text(chunk)))
+            first = False
+    finally:
+        gc.unfreeze()
     write(text + "\n" if first else "\n  ]\n}\n")
