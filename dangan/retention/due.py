@@ -13,7 +13,7 @@ import heapq
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from itertools import islice
+from itertools import chain, islice
 from typing import Any
 
 from sqlalchemy import ColumnElement, Row, String, and_, func, null, or_, select, type_coerce
@@ -145,8 +145,7 @@ class DueList(ServiceBase):
         """The rows as FIELDS tuples, asking the loans service about `chunk` records at a time."""
         while block := list(islice(rows, chunk)):
             loans = self.on_loan([r[0] for r in block])
-            for r in block:
-                yield _fields(r, held, loans)
+            yield from [(*r[1:11], held.get(r[0], []), loans.get(r[0])) for r in block]  # = _fields
 
     def _audit_due(self, actor: Actor, as_of: dt.date, category: str | None, location: str | None,
                    year: int | None, total: int) -> None:
@@ -211,7 +210,7 @@ class DueList(ServiceBase):
             query = query.execution_options(yield_per=STREAM_CHUNK)  # a server-side cursor on PostgreSQL
         else:
             query = query.limit(want + len(skip))
-        rows: Iterator[DueRow] = iter(s.connection().execute(query))
+        rows: Iterator[DueRow] = chain.from_iterable(s.connection().execute(query).partitions())
         if skip:
             rows = (r for r in rows if r[0] not in skip)
         if extra:
