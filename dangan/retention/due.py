@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import chain, islice
 from typing import Any
@@ -36,7 +36,7 @@ from dangan.retention.schedule import effective, schedule_rows
 STREAM_CHUNK = 5000  # rows per database fetch and per loans lookup when the whole list streams
 
 # id, archive_no, title, category, location, year, date (ISO), period, until (ISO), paper box, decision
-DueRow = tuple[Any, ...]
+DueRow = Sequence[Any]  # a database Row or a tuple built from a changed record
 _ROW_COLS = (Record.id, Record.archive_no, Record.title, Record.category, Record.location, Record.year,
              Record.doc_date, Record.retention_period, Record.retention_until, Record.custody)
 
