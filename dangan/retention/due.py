@@ -227,8 +227,12 @@ class DueList(ServiceBase):
         except ValueError:
             raise InvalidInput(f"月份 {month!r} 无效：应为 YYYY-MM。") from None
         last = (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
-        data = self.due(actor, as_of=last, audit=False)
-        data["records"] = [r for r in data["records"] if r["until"] >= first.isoformat()]
+        self._require(actor, "retention.read")
+        with self.db.read() as s:  # the rows due by the month's end; only the month's own become records
+            head, rows, held = self._listing(s, actor, last, None, None, None, None)
+            month_rows = [r for r in rows if r[8] >= first.isoformat()]
+        loans = self.on_loan([r[0] for r in month_rows]) if month_rows else {}
+        data = {**head, "records": [dict(zip(FIELDS, _fields(r, held, loans), strict=True)) for r in month_rows]}
         data["month"] = month
         data["falling_due"] = len(data["records"])
         with self.db.session() as s:
