@@ -176,11 +176,14 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=10_000)
     ap.add_argument("--home", default=None, help="data directory; an earlier run's records are reused")
     ap.add_argument("--due-only", action="store_true", help="only the due-list part")
+    ap.add_argument("--database-url", default=None, help="e.g. a PostgreSQL database (default: SQLite in --home)")
     args = ap.parse_args()
     print("$ " + shlex.join([sys.executable, *sys.argv]))
     print(f"cpus {os.cpu_count()}, {load()}")
     home = Path(args.home or tempfile.mkdtemp(prefix="dangan-bench-retention-"))
     os.environ.pop("DANGAN_DATABASE_URL", None)
+    if args.database_url:  # the CLI child inherits it too
+        os.environ["DANGAN_DATABASE_URL"] = args.database_url
     system, _ = init_archive(home, "root", "sec", "aud")
     sec = system.actor("sec")
     known = {u["name"] for u in system.users.list(sec)}

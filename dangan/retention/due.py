@@ -179,9 +179,10 @@ class DueList(ServiceBase):
         # records without a date are few: read them through their partial index (any other
         # condition tempts the planner onto the covering index) and filter here; permanent
         # records (no due date) are not "without a trigger"
-        no_trigger = sum(1 for r in s.execute(select(  # (id: not in the covering index)
-            Record.id, Record.retention_until, Record.category, Record.location, Record.year, Record.security,
-            Record.status).where(Record.status == "active", Record.doc_date.is_(None)))
+        no_trigger = sum(1 for r in s.execute(select(  # (ingested_at: not in the covering index, so
+            Record.retention_until, Record.category, Record.location, Record.year,  # SQLite keeps off it)
+            Record.security, Record.status, Record.ingested_at).where(Record.status == "active",
+                                                                      Record.doc_date.is_(None)))
             if r.retention_until is not None and keep(r))
         extra: list[DueRow] = []
         for r in changed:
