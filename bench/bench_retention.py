@@ -37,6 +37,8 @@ from sqlalchemy import func, select
 from dangan.archive import crypto
 from dangan.archive.models import Outbox, Record
 from dangan.archive.records import aad, object_key
+from dangan.cli.stream import write_json_rows  # (imports every command, as the CLI's start-up does)
+from dangan.retention.due import FIELDS
 from dangan.system import init_archive
 
 CATS = ["maintenance", "service", "environment", "contract", "owner", "renovation", "safety", "finance",
@@ -139,9 +141,6 @@ def timed_child(label: str, fn):  # type: ignore[no-untyped-def]
 def full_list_json(svc, actor, as_of: dt.date) -> tuple[int, int]:  # type: ignore[no-untyped-def]
     """The CLI's path without its start-up: the row stream through the JSON writer, into a
     UTF-8 text file (/dev/null), as `click.echo` writes it to stdout."""
-    from dangan.cli.stream import write_json_rows
-    from dangan.retention.due import FIELDS
-
     size = 0
     with open(os.devnull, "w", encoding="utf-8") as sink, svc.due_stream(actor, as_of) as (head, rows):
         def write(text: str) -> None:
