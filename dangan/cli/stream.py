@@ -3,7 +3,7 @@ of a million-record archive: 261k rows), written out in chunks as the rows arriv
 
 The text is byte for byte what `emit` prints (`json.dumps(doc, ensure_ascii=False,
 indent=2)`), so nothing a script reads changes; only the time and memory do. The standard
-library's indenting encoder is pure Python (4 s for 261k rows); its C encoder has no indent.
+library's indenting encoder is pure Python (2–4 s for 261k rows); its C encoder has no indent.
 So the rows come as tuples of values in the order of `fields`, a chunk's values are encoded
 by the C encoder as one flat list, and the indented rows are filled in from one template;
 rows holding a non-empty list or dict go through the indenting encoder one by one.
