@@ -4,11 +4,15 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
+from itertools import islice
 from pathlib import Path
 
 import click
 
 from dangan.cli.base import JSON_OPT, Ctx, each, emit, handled, main, parse_date, pass_ctx
+from dangan.cli.stream import write_json_rows
+from dangan.retention.due import FIELDS
 from dangan.retention.register import export
 
 # -- retention --------------------------------------------------------------------------
@@ -19,16 +23,22 @@ def retention() -> None:
     """保管期限：到期档案、鉴定、期限表。"""
 
 
-def _due_human(d: dict) -> None:
-    for r in d["records"]:
-        marks = []
-        if r["holds"]:
-            marks.append("冻结:" + "、".join(r["holds"]))
-        if r["on_loan"]:
-            marks.append("借出中")
-        if r["decision"]:
-            marks.append("已鉴定:" + r["decision"])
-        click.echo(f"{r['archive_no']}  到期 {r['until']}  {r['title']}  {' '.join(marks)}".rstrip())
+def _due_line(r: dict) -> str:
+    marks = []
+    if r["holds"]:
+        marks.append("冻结:" + "、".join(r["holds"]))
+    if r["on_loan"]:
+        marks.append("借出中")
+    if r["decision"]:
+        marks.append("已鉴定:" + r["decision"])
+    return f"{r['archive_no']}  到期 {r['until']}  {r['title']}  {' '.join(marks)}".rstrip()
+
+
+def _due_human(d: dict, records: Iterable[dict] | None = None) -> None:
+    """The rows (a few thousand lines per write), then the totals and counts."""
+    rows = iter(d["records"] if records is None else records)
+    while block := list(islice(rows, 2000)):
+        click.echo("\n".join(map(_due_line, block)))
     click.echo(f"截至 {d['as_of']} 到期 {d['total']} 件；没有起算日期（不计入到期）{d['no_trigger']} 件")
     for dim, label in (("category", "类别"), ("estate", "项目"), ("year", "年度")):
         if d["counts"][dim]:
@@ -47,9 +57,18 @@ def _due_human(d: dict) -> None:
 def due(c: Ctx, as_of: str | None, category: str | None, location: str | None, year: int | None,
         limit: int | None, as_json: bool) -> None:
     """列出保管期限已满的档案（含按类别、项目、年度的统计）。"""
-    data = c.system.retention.due(c.actor(), parse_date(as_of), category=category, location=location,
-                                  year=year, limit=limit)
-    emit(data, as_json, _due_human)
+    svc, day = c.system.retention, parse_date(as_of)
+    if limit is not None:
+        emit(svc.due(c.actor(), day, category=category, location=location, year=year, limit=limit), as_json,
+             _due_human)
+        return
+    # every row: written out while it is read, never built as one list (261k rows at 1M records)
+    with svc.due_stream(c.actor(), day, category=category, location=location, year=year) as (head, rows):
+        if as_json:
+            write_json_rows(head, "records", FIELDS, rows, lambda text: click.echo(text, nl=False),
+                            nested=("holds",))
+        else:
+            _due_human(head, (dict(zip(FIELDS, row, strict=True)) for row in rows))
 
 
 @retention.command("report")

@@ -124,8 +124,10 @@ class RegisterEntry(Base):
     destroyed_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
-# the due list reads records by (status, retention_until) from a covering index (migration 0004)
-Index("ix_records_status_retention_until", Record.status, Record.retention_until, Record.doc_date,
-      Record.category, Record.location, Record.year, Record.security)
+# the due list reads records by (status, retention_until) from a covering index: its counts
+# from the leading columns, its rows (ordered, without ties) from all of them (migration 0011)
+Index("ix_records_due_rows", Record.status, Record.retention_until, Record.doc_date, Record.category,
+      Record.location, Record.year, Record.id, Record.security, Record.archive_no, Record.title,
+      Record.retention_period, Record.custody)
 Index("ix_records_no_doc_date", Record.status, sqlite_where=Record.doc_date.is_(None),
       postgresql_where=Record.doc_date.is_(None))

@@ -360,3 +360,21 @@ def test_the_database_refuses_to_edit_or_delete_ledger_events(system, lend):
         with pytest.raises(DBAPIError, match="append-only"), system.db.session() as s:
             s.execute(stmt)
     assert events(system, lid) == ["request"]
+
+
+def test_records_out_for_a_whole_due_list_matches_asking_a_few_at_a_time(system, lend):
+    """Above MANY_IDS ids the open loans are read once and matched in memory: same answer."""
+    from dangan.loans.service import MANY_IDS
+
+    li, wang, zhao = lend["who"]("li"), lend["who"]("wang"), lend["who"]("zhao")
+    physical = system.loans.request(li, [lend["a"]], "装修纠纷核对", "physical", days=7)["loan_id"]
+    system.loans.approve(wang, physical)
+    system.loans.checkout(wang, physical)
+    view = system.loans.request(li, [lend["c"]], "物业费纠纷", "view", days=3)["loan_id"]
+    system.loans.approve(zhao, view)
+    a, b, c = (_rid(system, lend[k]) for k in "abc")
+    filler = [f"{i:032x}" for i in range(MANY_IDS + 5)]
+    assert system.loans.records_out([a, b, c]) == {a: physical, c: view}
+    assert system.loans.records_out([*filler, c, b, a]) == {a: physical, c: view}
+    assert system.loans.records_out([*filler, b, c]) == {c: view}  # only what was asked about
+    assert system.loans.records_out(filler) == {}
