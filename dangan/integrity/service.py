@@ -21,7 +21,8 @@ import datetime as dt
 import hashlib
 import json
 import os
-from collections.abc import Iterable
+from collections import namedtuple
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,10 @@ FILE_ONLY = {"sha256_recorded", "fixity", "size_matches", "file_name_recorded", 
 LIBRARY_VERSION = "2"  # bump when a content check changes, so cached outcomes are redone
 AUDITED = ("record.ingest", "record.edit", "record.confirm", "handover.import")
 DUE_DAYS = 365
+RECORD = table_of(Record)
+_tuple_type: Callable[..., Any] = namedtuple  # built from the tables' columns, so not a literal
+RecordRow = _tuple_type("RecordRow", [c.key for c in RECORD.c])  # a `records` row, as read for a run
+StateRow = _tuple_type("StateRow", [c.key for c in remember.STATE.c])  # a `verify_state` row
 # the checks to run, selected once: (has a file, content checks due) → [Check]
 _PLAN = {(has_file, content): [c for c in lib.select(PERIODIC)
                                if (has_file or c.name not in FILE_ONLY) and (content or c.name not in CONTENT)]
@@ -141,20 +146,21 @@ class VerifyService:
     def _load(self, refs: list[str] | None) -> tuple[list, list, dict, dict[str, list[str]], dict[str, list[str]]]:
         """Every record row, the ones in scope, remembered states, aliases and audited events.
 
-        One query each, plain rows rather than ORM objects: a run over 100,000 records would
-        otherwise pay per attribute.
+        One query each, and each row copied into a named tuple: the describe, the checks and
+        the read ask a record for some forty attributes, a quarter of a microsecond each on a
+        SQLAlchemy row and a fortieth of that on a tuple.
         """
         with self.system.db.read() as s:
-            table = table_of(Record)
             if refs is not None:
                 ids = [self.system.records.find(s, r).id for r in refs]
-                rows = {r.id: r for r in s.execute(select(table).where(table.c.id.in_(ids)))}
+                rows = {r.id: r for r in map(RecordRow._make, s.execute(select(RECORD).where(RECORD.c.id.in_(ids))))}
                 scope = [rows[i] for i in ids]
                 everything = scope
             else:
-                everything = list(s.execute(select(table).order_by(table.c.ingested_at, table.c.id)))
+                everything = list(map(RecordRow._make, s.execute(select(RECORD).order_by(RECORD.c.ingested_at,
+                                                                                          RECORD.c.id))))
                 scope = [r for r in everything if r.status != "destroyed"]
-            states = {st.record_id: st for st in s.execute(select(remember.STATE))}
+            states = {st.record_id: st for st in map(StateRow._make, s.execute(select(remember.STATE)))}
             aliases: dict[str, list[str]] = {}
             for alias, rid in s.execute(select(ArchiveAlias.alias, ArchiveAlias.record_id)):
                 aliases.setdefault(rid, []).append(alias)
