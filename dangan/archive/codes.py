@@ -311,6 +311,26 @@ def _location_or_problem(s: object, codes: CodeScheme) -> LocationCode | str:
     return LocationCode(*parts)
 
 
+_LOCATIONS: dict[tuple[str, int], tuple[CodeScheme, LocationCode | str]] = {}
+
+
+def _location_cached(s: object, codes: CodeScheme) -> LocationCode | str:
+    """`_location_or_problem`, remembered: a building's records all carry its code, and a
+    check run parses every record's location and 档号. Both outcomes are immutable; the
+    scheme is compared by identity, as hashing one would cost more than the parse."""
+    if not isinstance(s, str):
+        return _location_or_problem(s, codes)
+    key = (s, id(codes))
+    hit = _LOCATIONS.get(key)
+    if hit is not None and hit[0] is codes:
+        return hit[1]
+    result = _location_or_problem(s, codes)
+    if len(_LOCATIONS) >= 8192:
+        _LOCATIONS.clear()
+    _LOCATIONS[key] = (codes, result)
+    return result
+
+
 def _subject(kind: str, s: object) -> str:
     return kind if s == "" else f'{kind} "{s}" '
 
@@ -324,7 +344,7 @@ def _requirement(problem: str) -> str:
 
 def parse_location(s: str, codes: CodeScheme | None = None) -> LocationCode:
     """Parse ``A-01-001-0101`` or a prefix (``A``, ``A-01``, ``A-01-001``), strictly."""
-    result = _location_or_problem(s, codes or default_codes())
+    result = _location_cached(s, codes or default_codes())
     if isinstance(result, str):
         raise InvalidInput(_subject("位置编码", s) + result)
     return result
@@ -479,7 +499,7 @@ def _field_value(name: str, raw: object, template: ArchiveTemplate, codes: CodeS
     if name == "location":
         if isinstance(raw, LocationCode):
             raw = raw.format(codes)
-        result = _location_or_problem(raw, codes)
+        result = _location_cached(raw, codes)
         if isinstance(result, str):
             return None, (f'的{label} "{raw}" ' + result) if raw != "" else f"的{label}{result}"
         return result, None
