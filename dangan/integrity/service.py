@@ -93,12 +93,14 @@ class VerifyService:
         new_states: dict[str, dict] = {}
         remembered: dict[str, dict | None] = {}  # state.content JSON → its outcomes, parsed once per run
         for rec in todo:
-            numbers = {rec.archive_no, rec.provisional_no, *aliases.get(rec.id, ())} - {None}
-            rec_events = [a for n in numbers for a in events.get(n, ())]
+            if rec.provisional_no is None and rec.id not in aliases:  # most records: one number
+                rec_events = events.get(rec.archive_no, []) if rec.archive_no else []
+            else:
+                numbers = {rec.archive_no, rec.provisional_no, *aliases.get(rec.id, ())} - {None}
+                rec_events = [a for n in numbers for a in events.get(n, ())]
             cached = None if deep else self._cached(rec, states.get(rec.id), remembered)
-            details, content = self._check(rec, metas[rec.id], rec_events, cached, scratch)
+            details, content, passes[rec.id] = self._check(rec, metas[rec.id], rec_events, cached, scratch)
             results[rec.id] = details
-            passes[rec.id] = report.passed(details)
             new_states[rec.id] = {"content": content}
         batch_findings = self._batch(everything, scope, metas, aliases, events, whole=refs is None,
                                      stage=stage)
@@ -205,8 +207,9 @@ class VerifyService:
         return json.loads(state.details) if state is not None else {}
 
     def _check(self, rec: Any, meta: dict, rec_events: list[str], cached: dict | None,
-               scratch: Path) -> tuple[dict, str | None]:
-        """{check id: True | sentence} for one record, and the content outcomes to remember.
+               scratch: Path) -> tuple[dict, str | None, bool]:
+        """{check id: True | sentence} for one record, the content outcomes to remember, and
+        whether it passed every check.
 
         `cached` holds the content checks' outcomes remembered for these bytes: they are
         taken only if the bytes read now still hash to the recorded SHA-256.
@@ -240,8 +243,10 @@ class VerifyService:
                                          ensure_ascii=False)
             elif cached is not None and readable and extra.get("actual_sha256") == rec.sha256:
                 found.update({n: v for n, v in cached.items() if n in CONTENT})
-            details = {n: (True if v is None else v) for n, v in found.items()}
-            return details, content_out
+            failed = {n: v for n, v in found.items() if v is not None}
+            details = dict.fromkeys(found, True)
+            details.update(failed)
+            return details, content_out, not failed
         finally:
             if tmp is not None:
                 Path(tmp).unlink(missing_ok=True)
