@@ -253,12 +253,17 @@ class LocationCode:
         return "-".join(self.segments)
 
 
+_PROJECT = re.compile(r"([A-Z])([0-9]*)")
+
+
 def _project_problem(part: str, codes: CodeScheme) -> str | None:
+    m = _PROJECT.fullmatch(part)
+    if m and m[1] in codes.project_letters and not m[2].startswith("0") and len(m[2]) <= codes.project_max_digits:
+        return None  # the usual case, before any sentence is built (a check run parses every record's code)
     types = "、".join(f"{t.letter} {t.name}" for t in codes.project_types)
     n = codes.project_max_digits
     expected = (f" 1 个大写字母（{types}）加可选的 1–{n} 位编号，例如 A 或 A2" if n
                 else f" 1 个大写字母（{types}），例如 A")
-    m = re.fullmatch(r"([A-Z])([0-9]*)", part)
     if not m:
         return _segment_problem("项目", part, expected, _reason(part, codes.separator, letters=True))
     letter, digits = m.groups()
@@ -272,6 +277,8 @@ def _project_problem(part: str, codes: CodeScheme) -> str | None:
 
 
 def _digits_problem(name: str, part: str, width: int, codes: CodeScheme) -> str | None:
+    if len(part) == width and _ASCII_DIGITS.fullmatch(part) and int(part) != 0:
+        return None  # the usual case, before any sentence is built
     example = _example_digits(width)
     expected = f" {width} 位数字，例如 {example}"
     if len(part) == width and _ASCII_DIGITS.fullmatch(part):
@@ -283,17 +290,17 @@ def _digits_problem(name: str, part: str, width: int, codes: CodeScheme) -> str 
 
 def _location_or_problem(s: object, codes: CodeScheme) -> LocationCode | str:
     """The parsed code, or the tail of an error sentence (after the subject)."""
-    ex = codes.example_location()
     if not isinstance(s, str):
-        return f"应为字符串，例如 {ex.format(codes)}"
+        return f"应为字符串，例如 {codes.example_location().format(codes)}"
     if s == "":
+        ex = codes.example_location()
         prefixes = "、".join(LocationCode(*ex.segments[:n]).format(codes) for n in range(1, 4))
         return f"为空：应形如 {ex.format(codes)}，或其前缀 {prefixes}"
     parts = s.split(codes.separator)
     if len(parts) > 4:
         extra = codes.separator.join(parts[4:])
         layout = codes.separator.join(SEGMENT_NAMES)
-        return f'在房间段之后多出 "{extra}"：最多 4 段（{layout}），例如 {ex.format(codes)}'
+        return f'在房间段之后多出 "{extra}"：最多 4 段（{layout}），例如 {codes.example_location().format(codes)}'
     problem = _project_problem(parts[0], codes)
     if problem:
         return problem
@@ -302,6 +309,26 @@ def _location_or_problem(s: object, codes: CodeScheme) -> LocationCode | str:
         if problem:
             return problem
     return LocationCode(*parts)
+
+
+_LOCATIONS: dict[tuple[str, int], tuple[CodeScheme, LocationCode | str]] = {}
+
+
+def _location_cached(s: object, codes: CodeScheme) -> LocationCode | str:
+    """`_location_or_problem`, remembered: a building's records all carry its code, and a
+    check run parses every record's location and 档号. Both outcomes are immutable; the
+    scheme is compared by identity, as hashing one would cost more than the parse."""
+    if not isinstance(s, str):
+        return _location_or_problem(s, codes)
+    key = (s, id(codes))
+    hit = _LOCATIONS.get(key)
+    if hit is not None and hit[0] is codes:
+        return hit[1]
+    result = _location_or_problem(s, codes)
+    if len(_LOCATIONS) >= 8192:
+        _LOCATIONS.clear()
+    _LOCATIONS[key] = (codes, result)
+    return result
 
 
 def _subject(kind: str, s: object) -> str:
@@ -317,7 +344,7 @@ def _requirement(problem: str) -> str:
 
 def parse_location(s: str, codes: CodeScheme | None = None) -> LocationCode:
     """Parse ``A-01-001-0101`` or a prefix (``A``, ``A-01``, ``A-01-001``), strictly."""
-    result = _location_or_problem(s, codes or default_codes())
+    result = _location_cached(s, codes or default_codes())
     if isinstance(result, str):
         raise InvalidInput(_subject("位置编码", s) + result)
     return result
@@ -410,9 +437,7 @@ class ArchiveTemplate:
     @property
     def fields(self) -> tuple[str, ...]:
         """The placeholders, in template order."""
-        tokens = _tokenise(self.pattern)
-        assert not isinstance(tokens, str)
-        return tuple(text for is_field, text in tokens if is_field)
+        return _template_fields(self.pattern)
 
     def example(self) -> str:
         """A well-formed number under this template, for messages."""
@@ -428,6 +453,14 @@ class ArchiveTemplate:
 
     def parse(self, s: str) -> dict[str, Any]:
         return parse_archive_no(s, self)
+
+
+@functools.lru_cache(maxsize=64)
+def _template_fields(pattern: str) -> tuple[str, ...]:
+    """A valid template's placeholders, worked out once (every 档号 parse asks)."""
+    tokens = _tokenise(pattern)
+    assert not isinstance(tokens, str)
+    return tuple(text for is_field, text in tokens if is_field)
 
 
 def _as_template(template: str | ArchiveTemplate) -> ArchiveTemplate:
@@ -457,13 +490,16 @@ def _loose_regex(pattern: str, location_separator: str) -> re.Pattern[str]:
     return re.compile("".join(out), re.DOTALL)
 
 
+_YEAR = re.compile(r"[1-9][0-9]{3}")
+
+
 def _field_value(name: str, raw: object, template: ArchiveTemplate, codes: CodeScheme) -> tuple[Any, str | None]:
     """(canonical value, None) or (None, problem tail) for one 档号 field."""
     label = PLACEHOLDERS[name]
     if name == "location":
         if isinstance(raw, LocationCode):
             raw = raw.format(codes)
-        result = _location_or_problem(raw, codes)
+        result = _location_cached(raw, codes)
         if isinstance(result, str):
             return None, (f'的{label} "{raw}" ' + result) if raw != "" else f"的{label}{result}"
         return result, None
@@ -471,6 +507,13 @@ def _field_value(name: str, raw: object, template: ArchiveTemplate, codes: CodeS
         raw = str(raw).zfill(4 if name == "year" else template.seq_width)
     if not isinstance(raw, str):
         return None, f"的{label} {raw!r} 不符合要求：应为字符串或整数"
+    if name == "category" and raw in codes.category_codes:
+        return raw, None  # the usual cases first, before any sentence is built
+    if name == "year" and _YEAR.fullmatch(raw):
+        return int(raw), None
+    if name == "seq" and _ASCII_DIGITS.fullmatch(raw) and len(raw) >= template.seq_width and int(raw) != 0 \
+            and not (len(raw) > template.seq_width and raw.startswith("0")):
+        return int(raw), None
     why = _reason(raw, "")
     why = f"（{why}）" if why and not why.startswith("分隔符") else ""
     if name == "category":
@@ -479,7 +522,7 @@ def _field_value(name: str, raw: object, template: ArchiveTemplate, codes: CodeS
             return None, f'的{label} "{raw}" 不符合要求{why}：应为已定义的类别代码 {choices} 之一'
         return raw, None
     if name == "year":
-        if not re.fullmatch(r"[1-9][0-9]{3}", raw):
+        if not _YEAR.fullmatch(raw):
             return None, f'的{label} "{raw}" 不符合要求{why}：应为 4 位年份，例如 2024'
         return int(raw), None
     if name == "seq":

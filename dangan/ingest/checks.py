@@ -17,6 +17,7 @@ category order; `by_category` folds that into the {category: True | sentence} sh
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
 import re
@@ -25,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+from dangan.archive import codes as codes_mod
+from dangan.archive.permissions import LEVELS
 from dangan.errors import DanganError
 from dangan.ingest import detect
 
@@ -318,13 +321,16 @@ def parse_no(scheme: Any, no: str) -> dict[str, Any]:
 
 
 def _day(value: Any) -> Any:
-    import datetime as dt
-
-    if value in (None, ""):
+    if value is None or value == "":
         return None
+    if type(value) is str:  # the `show` shape: ISO text, a date or a date and time
+        return dt.date.fromisoformat(value[:10])
     if isinstance(value, dt.date):
         return value
     return dt.date.fromisoformat(str(value)[:10])
+
+
+_ONE_DAY = dt.timedelta(days=1)
 
 
 @check("size_matches", INTEGRITY, "记录的字节数与文件一致", stages=("transfer", "periodic"))
@@ -355,8 +361,6 @@ def _file_name_recorded(ctx: CheckContext) -> str | None:
 @check("dates_plausible", AUTHENTICITY, "日期合理（文件日期、年度、入库时间、保管期限）",
        stages=("transfer", "periodic"))
 def _dates_plausible(ctx: CheckContext) -> str | None:
-    import datetime as dt
-
     m = ctx.metadata
     if not m:
         return None
@@ -365,15 +369,16 @@ def _dates_plausible(ctx: CheckContext) -> str | None:
         ingested = _day(m.get("ingested_at"))
     except ValueError:
         return "日期不是有效的 YYYY-MM-DD 格式。"
-    today = dt.date.today()
+    tomorrow = dt.date.today() + _ONE_DAY
     year = m.get("year")
-    if date is not None and date > today + dt.timedelta(days=1):
-        return f"文件日期 {date} 晚于今天。"
-    if date is not None and date.year < 1900:
-        return f"文件日期 {date} 早于 1900 年，不合理。"
-    if year is not None and date is not None and int(year) != date.year:
-        return f"年度 {year} 与文件日期 {date} 不一致。"
-    if ingested is not None and ingested > today + dt.timedelta(days=1):
+    if date is not None:
+        if date > tomorrow:
+            return f"文件日期 {date} 晚于今天。"
+        if date.year < 1900:
+            return f"文件日期 {date} 早于 1900 年，不合理。"
+        if year is not None and int(year) != date.year:
+            return f"年度 {year} 与文件日期 {date} 不一致。"
+    if ingested is not None and ingested > tomorrow:
         return f"入库时间 {ingested} 晚于今天。"
     if until is not None and date is not None and until < date:
         return f"保管期限届满日 {until} 早于文件日期 {date}。"
@@ -382,9 +387,6 @@ def _dates_plausible(ctx: CheckContext) -> str | None:
 
 @check("metadata_values", AUTHENTICITY, "元数据的类型、长度与取值范围正确", stages=("transfer", "periodic"))
 def _metadata_values(ctx: CheckContext) -> str | None:
-    from dangan.archive import codes as codes_mod
-    from dangan.archive.permissions import LEVELS
-
     m = ctx.metadata
     if not m:
         return None
@@ -409,7 +411,8 @@ def _metadata_values(ctx: CheckContext) -> str | None:
                 _memo(ctx.scheme, "loc", m["location"],
                       lambda: codes_mod.parse_location(m["location"], ctx.scheme.codes))
             if m.get("maintenance_code"):
-                codes_mod.parse_maintenance_code(m["maintenance_code"], ctx.scheme.codes)
+                _memo(ctx.scheme, "mc", m["maintenance_code"],
+                      lambda: codes_mod.parse_maintenance_code(m["maintenance_code"], ctx.scheme.codes))
         except DanganError as exc:
             return f"元数据取值无效：{exc}"
     return None
