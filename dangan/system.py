@@ -32,7 +32,6 @@ from dangan.archive.users import UsersService, create_user
 from dangan.backup.service import BackupService
 from dangan.config import DEFAULT_CONFIG_TEXT, Settings, load_settings
 from dangan.errors import DanganError, InvalidInput, PermissionDenied
-from dangan.ingest.learning import forget_cached
 from dangan.loans.custody import CustodyService
 from dangan.loans.rules import load_rules
 from dangan.loans.service import LoansService
@@ -140,6 +139,8 @@ class Dangan:
 
     @cached_property
     def keys(self) -> KeysService:
+        from dangan.ingest.learning import forget_cached  # the classifier (numpy): not for every command
+
         return KeysService(self.db, self.keyring, self.records, self.audit, lambda: forget_cached(self))
 
     def derived_key(self, label: str) -> bytes:

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import click
 
-from dangan.backup.migrate import migrate_archive
 from dangan.backup.recipients import Identity, load_identity, parse_recipient, write_key_pair
 from dangan.backup.service import list_snapshots, restore
 from dangan.cli.admin import keys
@@ -126,6 +125,8 @@ def backups_cmd(src: str, as_json: bool) -> None:
 @handled
 def migrate_cmd(c: Ctx, to_config: str, target_home: str | None, as_json: bool) -> None:
     """把本档案库复制到另一套后端（如 PostgreSQL + MinIO + Elasticsearch），可续传，并逐件核对。"""
+    from dangan.backup.migrate import migrate_archive  # here: it loads every backend at import
+
     report = migrate_archive(c.system, c.actor(), to_config, target_home, progress=_say(as_json))
     emit(report, as_json, lambda d: click.echo(
         f"已迁移到 {d['home']}：{d['rows']} 行，对象新复制 {d['objects_copied']} 个、已有 {d['objects_skipped']} 个；"

@@ -11,11 +11,10 @@ from pathlib import Path
 import click
 
 from dangan.cli.base import JSON_OPT, Ctx, emit, handled, main, parse_date, pass_ctx
-from dangan.ingest.pipeline import IngestPipeline, workdir
-from dangan.ingest.sources import expand_paths
-from dangan.worker.loop import Worker, queue_status, set_lease
-from dangan.worker.schedule import Scheduler, schedule_status
 from dangan.worker.tasks import TASKS
+
+# The worker's loop, scheduler and the ingest pipeline (numpy, OCR) are imported inside the
+# commands below: every other `dangan` command would pay for them at start-up.
 
 
 @main.group("worker", invoke_without_command=True)
@@ -36,6 +35,9 @@ def worker(ctx: click.Context, once: bool, poll: float, processes: int | None, l
     """入库工作进程：从数据库队列领取入库任务、处理检索发件箱并运行到期的定时任务；可在多台机器上同时运行多个。"""
     if ctx.invoked_subcommand is not None:
         return
+    from dangan.worker.loop import Worker, set_lease
+    from dangan.worker.schedule import Scheduler
+
     c: Ctx = ctx.obj
     if lease < 4:
         raise click.BadParameter("租约至少 4 秒", param_hint="--lease")
@@ -75,6 +77,9 @@ def worker(ctx: click.Context, once: bool, poll: float, processes: int | None, l
 def worker_submit(c: Ctx, paths: tuple[str, ...], category: str | None, location: str | None,
                   title: str | None, date_: str | None, security: str | None, as_json: bool) -> None:
     """把文件放进入库队列（由 dangan worker 处理），立即返回批次号。"""
+    from dangan.ingest.pipeline import IngestPipeline, workdir
+    from dangan.ingest.sources import expand_paths
+
     explicit = {"category": category, "location": location, "title": title,
                 "date": d.isoformat() if (d := parse_date(date_)) else None, "security": security}
     items = expand_paths(list(paths), {k: v for k, v in explicit.items() if v}, workdir())
@@ -90,6 +95,9 @@ def worker_submit(c: Ctx, paths: tuple[str, ...], category: str | None, location
 @handled
 def worker_status(c: Ctx, as_json: bool) -> None:
     """队列状况：各状态任务数、未完成批次、各工作进程正在处理的任务数、待索引条数；定时任务的上次运行、结果和下次时间。"""
+    from dangan.worker.loop import queue_status
+    from dangan.worker.schedule import schedule_status
+
     data = queue_status(c.system)
     data["schedules"] = schedule_status(c.system)
     emit(data, as_json, lambda d: click.echo(
@@ -119,6 +127,8 @@ def _schedule_line(r: dict) -> str:
 @handled
 def worker_run_task(c: Ctx, name: str, as_json: bool) -> None:
     """立即运行一项定时任务（与工作进程同一认领，不会与之重复运行）；发现问题或出错时退出码为 1。"""
+    from dangan.worker.schedule import Scheduler
+
     result = Scheduler(c.system).run_now(name)
     emit(result, as_json, lambda d: click.echo(
         f"{d['task']}：{_OUTCOMES[d['outcome']]}，{d['detail']}" +

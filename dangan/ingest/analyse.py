@@ -25,6 +25,7 @@ from dangan.errors import InvalidInput
 from dangan.ingest import text as text_mod
 from dangan.ingest.classify import Classifier
 from dangan.ingest.extract import extract_metadata, script_of
+from dangan.ingest.procinfo import process_alive
 
 if TYPE_CHECKING:  # the records service (and the database layer) stays out of workers
     from dangan.archive.records import RecordInput
@@ -77,27 +78,6 @@ class _State:
     context: WorkerContext | None = None
     scheme: Scheme | None = None
     classifier: Classifier | None = None
-
-
-def process_start(pid: int) -> str:
-    """When the process started (clock ticks since boot; "" where /proc is missing), so a
-    pid reused by a later process is not mistaken for the one that held it."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            data = fh.read()
-        return data.rsplit(b")", 1)[1].split()[19].decode()
-    except (OSError, IndexError):
-        return ""
-
-
-def process_alive(pid: int, start: str) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return not start or process_start(pid) in ("", start)
 
 
 def _watch_parent(pid: int, start: str, interval: float = 0.5) -> None:

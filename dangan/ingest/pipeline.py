@@ -58,6 +58,7 @@ from dangan.archive.permissions import Actor
 from dangan.archive.records import CreateResult, object_key
 from dangan.errors import DanganError, InvalidInput
 from dangan.ingest import analyse as analysis_mod
+from dangan.ingest import procinfo
 from dangan.ingest.models import FINISHED, PENDING, RUNNING, IngestBatch, IngestJob
 from dangan.ingest.sources import Item
 
@@ -86,7 +87,7 @@ def _host_tag() -> str:
     return hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
 
 
-_start_ticks = analysis_mod.process_start
+_start_ticks = procinfo.process_start
 
 
 def worker_id(token: str) -> str:
@@ -113,7 +114,7 @@ def _alive(worker: str | None) -> bool:
     if pid == str(os.getpid()) and (not start or start == _start_ticks(os.getpid())):
         return token in _ACTIVE_RUNS
     try:
-        return analysis_mod.process_alive(int(pid), start)
+        return procinfo.process_alive(int(pid), start)
     except ValueError:
         return False
 

@@ -14,18 +14,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from reportlab.lib import colors
-from reportlab.lib.pagesizes import A4
-from reportlab.lib.styles import ParagraphStyle
-from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+# reportlab (≈ 0.1 s to import) is imported inside `font` and `render`: the 四性 service, the
+# worker's tasks and handover import this module, and every `dangan` command would pay.
 
 WQY = "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"
 
 
 @lru_cache(maxsize=1)
 def font() -> str:
+    from reportlab.pdfbase import pdfmetrics
+
     if os.path.exists(WQY):
         from reportlab.pdfbase.ttfonts import TTFont
 
@@ -52,6 +50,12 @@ def render(title: str, facts: Sequence[tuple[str, Any]],
            tables: Sequence[tuple[str, Sequence[str], Sequence[Sequence[Any]]]],
            signatures: Sequence[str] = (), note: str | None = None) -> bytes:
     """The PDF as bytes. `tables` are (heading, column names, rows)."""
+    from reportlab.lib import colors
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.styles import ParagraphStyle
+    from reportlab.lib.units import mm
+    from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
     name = font()
     h1 = ParagraphStyle("h1", fontName=name, fontSize=16, leading=22, alignment=1, spaceAfter=8)
     h2 = ParagraphStyle("h2", fontName=name, fontSize=11.5, leading=16, spaceBefore=8, spaceAfter=4)

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from dangan.ingest.analyse import process_alive, process_start
+from dangan.ingest.procinfo import process_alive, process_start
 
 PREFIX = "verify-"
 LEGACY_AGE = 86400.0  # seconds: an unnamed copy this old belongs to no running check
