@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import select
 
+from dangan.archive import codes
 from dangan.archive.models import Record
 from dangan.archive.records import RecordInput
 from dangan.ingest import checks
@@ -107,8 +108,10 @@ def cpu_timed(fn):  # type: ignore[no-untyped-def]
 
 
 def fresh_full(system, auditor):  # type: ignore[no-untyped-def]
-    """`verify --all` as a new process runs it: nothing parsed by an earlier run is remembered."""
+    """`verify --all` as a new process runs it: nothing parsed by an earlier run is remembered
+    (the check library's memo and the location codes' own)."""
     checks._MEMO.clear()
+    codes._LOCATIONS.clear()
     return system.verify.run(auditor, mode="full")
 
 

@@ -408,8 +408,7 @@ def _metadata_values(ctx: CheckContext) -> str | None:
             if m.get("category"):
                 ctx.scheme.category(m["category"])
             if m.get("location"):
-                _memo(ctx.scheme, "loc", m["location"],
-                      lambda: codes_mod.parse_location(m["location"], ctx.scheme.codes))
+                codes_mod.parse_location(m["location"], ctx.scheme.codes)  # remembered by codes itself
             if m.get("maintenance_code"):
                 _memo(ctx.scheme, "mc", m["maintenance_code"],
                       lambda: codes_mod.parse_maintenance_code(m["maintenance_code"], ctx.scheme.codes))

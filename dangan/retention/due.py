@@ -145,7 +145,7 @@ class DueList(ServiceBase):
         """The rows as FIELDS tuples, asking the loans service about `chunk` records at a time."""
         while block := list(islice(rows, chunk)):
             loans = self.on_loan([r[0] for r in block])
-            yield from [(*r[1:11], held.get(r[0], []), loans.get(r[0])) for r in block]  # = _fields
+            yield from [_fields(r, held, loans) for r in block]
 
     def _audit_due(self, actor: Actor, as_of: dt.date, category: str | None, location: str | None,
                    year: int | None, total: int) -> None:
