@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-import re
 import uuid
 
 import pytest
@@ -21,6 +20,7 @@ from dangan.archive.records import RecordInput
 from dangan.archive.scheme import load_scheme
 from dangan.search.backend import STATUSES, open_backend
 from dangan.search.service import SearchService
+from tests.web.conftest import PASSWORD, client_as
 
 
 def add(system, title: str, security: str = "internal", category: str = "maintenance",
@@ -208,11 +208,8 @@ def test_the_web_search_page_names_the_statuses_in_chinese(svc) -> None:
     svc.sync()
     app = create_app(system)
     app.config["TESTING"] = True
-    system.users.set_password(system.actor("secofficer"), "wang", "long enough pw")
-    client = app.test_client()
-    page = client.get("/login")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
-    client.post("/login", data={"name": "wang", "password": "long enough pw", "csrf_token": token})
+    system.users.set_password(system.actor("secofficer"), "wang", PASSWORD)
+    client = client_as(app, "wang")
     html = client.get("/search", query_string={"q": ""}).get_data(as_text=True)
     assert "借出中</a> 1" in html and "正常</a> 1" in html
     html = client.get("/search", query_string={"status": "on_loan"}).get_data(as_text=True)
