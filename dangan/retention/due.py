@@ -56,6 +56,11 @@ def _fields(r: DueRow, held: dict[str, list[str]], loans: dict[str, str]) -> tup
     return (*r[1:11], held.get(r[0], []), loans.get(r[0]))
 
 
+def _records(rows: list[DueRow], held: dict[str, list[str]], loans: dict[str, str]) -> list[dict]:
+    """The rows as `due` returns them: one dict of FIELDS each."""
+    return [dict(zip(FIELDS, _fields(r, held, loans), strict=True)) for r in rows]
+
+
 class DueList(ServiceBase):
     # -- schedule and due list -----------------------------------------------------
 
@@ -124,7 +129,7 @@ class DueList(ServiceBase):
         loans = self.on_loan([r[0] for r in page]) if page else {}
         if audit:
             self._audit_due(actor, as_of, category, location, year, head["total"])
-        return {**head, "records": [dict(zip(FIELDS, _fields(r, held, loans), strict=True)) for r in page]}
+        return {**head, "records": _records(page, held, loans)}
 
     @contextmanager
     def due_stream(self, actor: Actor, as_of: dt.date | None = None, category: str | None = None,
@@ -233,7 +238,7 @@ class DueList(ServiceBase):
             head, rows, held = self._listing(s, actor, last, None, None, None, None)
             month_rows = [r for r in rows if r[8] >= first.isoformat()]
         loans = self.on_loan([r[0] for r in month_rows]) if month_rows else {}
-        data = {**head, "records": [dict(zip(FIELDS, _fields(r, held, loans), strict=True)) for r in month_rows]}
+        data = {**head, "records": _records(month_rows, held, loans)}
         data["month"] = month
         data["falling_due"] = len(data["records"])
         with self.db.session() as s:
